@@ -1,0 +1,47 @@
+"""Entry point of the `cnai` command: registers each command group's module."""
+
+from __future__ import annotations
+
+import typer
+
+from cnai import __version__
+from cnai.cli import db as db_cmd
+from cnai.cli import experiments as experiments_cmd
+from cnai.cli import models as models_cmd
+from cnai.cli import quickstart as quickstart_cmd
+from cnai.cli import runs as runs_cmd
+from cnai.cli import server as server_cmd
+
+app = typer.Typer(
+    name="cnai",
+    help="cnai: track, register, serve, watch and roll out ML models, the cloud-native way.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cnai {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """cnai: track, register, serve, watch and roll out ML models, the cloud-native way."""
+
+
+app.command("server")(server_cmd.server)
+app.command("quickstart")(quickstart_cmd.quickstart)
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(experiments_cmd.app, name="experiments")
+app.add_typer(runs_cmd.app, name="runs")
+app.add_typer(models_cmd.app, name="models")
+# Other command groups (serve, drift, ...) register themselves here, one line each.
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,159 @@
+"""`cnai quickstart`: the lifecycle so far, end to end, on embedded defaults.
+
+It starts a control plane, then drives it exactly as a user would with the stock mlflow client:
+a small hyperparameter sweep on a dataset that ships with scikit-learn, every run tracked, the
+best model registered and aliased ``champion``, then loaded back by alias and used to predict.
+Serving, drift monitoring and canary roll-outs join this loop as they land.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cnai.cli._common import build_settings, console, fail
+
+EXPERIMENT = "cnai-quickstart"
+MODEL_NAME = "quickstart-wine"
+SWEEP = [0.01, 0.1, 1.0, 10.0]
+
+
+def quickstart(
+    home: Path = typer.Option(None, help="Where the embedded store and artifacts live. [env: CNAI_HOME; default: ~/.cnai]"),
+) -> None:
+    """Track a sweep, register the best model as `champion`, and load it back by alias.
+
+    Runs against a private control plane it starts on a free port (SQLite + local files under
+    CNAI_HOME); run it again at will. Afterwards `cnai server` shows the same data.
+    """
+    try:
+        import mlflow  # noqa: F401
+        import sklearn  # noqa: F401
+    except ImportError:
+        fail("The quickstart needs mlflow and scikit-learn: run `make venv` (or pip install 'cnai[dev]').")
+    settings = build_settings(home=home)
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    log_path = settings.home / "quickstart-server.log"
+    settings.home.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with log_path.open("wb") as log, _Server(settings.home, port, log) as server:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("Starting the control plane", total=None)
+            server.wait_ready(uri, log_path)
+            bar.update(task, description=f"Control plane ready at {uri}")
+            bar.stop_task(task)
+            results = _sweep(uri, bar)
+            best = max(results, key=lambda r: r["accuracy"])
+            task = bar.add_task("Registering the best model as champion", total=None)
+            version = _register(uri, best)
+            bar.stop_task(task)
+            task = bar.add_task("Loading models:/quickstart-wine@champion", total=None)
+            predictions = _load_and_predict(uri)
+            bar.stop_task(task)
+    _summary(results, best, version, predictions, settings.home, time.perf_counter() - started)
+
+
+class _Server:
+    def __init__(self, home: Path, port: int, log: Any) -> None:
+        env = {**os.environ, "CNAI_HOME": str(home)}
+        cmd = [sys.executable, "-m", "cnai.cli.main", "server", "--port", str(port), "--log-level", "warning"]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def __enter__(self) -> _Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def wait_ready(self, uri: str, log_path: Path, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                fail(f"The control plane exited early; see {log_path}")
+            try:
+                if httpx.get(f"{uri}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        fail(f"The control plane did not become ready in {timeout:.0f}s; see {log_path}")
+
+
+def _sweep(uri: str, bar: Progress) -> list[dict[str, Any]]:
+    import mlflow
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(EXPERIMENT)
+    data = load_wine(as_frame=True)
+    x_train, x_test, y_train, y_test = train_test_split(data.data, data.target, test_size=0.3, random_state=7)
+    results = []
+    task = bar.add_task("Training a sweep of LogisticRegression(C=...)", total=len(SWEEP))
+    for c in SWEEP:
+        with mlflow.start_run(run_name=f"logreg-C{c}") as run:
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=500))
+            model.fit(x_train, y_train)
+            accuracy = float(model.score(x_test, y_test))
+            mlflow.log_params({"model": "logistic_regression", "C": c, "max_iter": 500})
+            mlflow.log_metrics({"accuracy": accuracy, "train_accuracy": float(model.score(x_train, y_train))})
+            info = mlflow.sklearn.log_model(model, name="model", input_example=x_train.head(3))
+            results.append({"C": c, "accuracy": accuracy, "run_id": run.info.run_id, "model_uri": info.model_uri})
+        bar.advance(task)
+    return results
+
+
+def _register(uri: str, best: dict[str, Any]) -> str:
+    import mlflow
+    from mlflow import MlflowClient
+
+    version = mlflow.register_model(best["model_uri"], MODEL_NAME)
+    MlflowClient(uri).set_registered_model_alias(MODEL_NAME, "champion", version.version)
+    return str(version.version)
+
+
+def _load_and_predict(uri: str) -> list[int]:
+    import mlflow
+    from sklearn.datasets import load_wine
+
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+    sample = load_wine(as_frame=True).data.head(5)
+    return [int(p) for p in model.predict(sample)]
+
+
+def _summary(
+    results: list[dict[str, Any]], best: dict[str, Any], version: str, predictions: list[int], home: Path, took: float
+) -> None:
+    table = Table(title="Sweep (wine dataset, held-out accuracy)")
+    for col in ("C", "accuracy", "run id", ""):
+        table.add_column(col)
+    for r in results:
+        table.add_row(str(r["C"]), f"{r['accuracy']:.3f}", r["run_id"], "[green]best[/]" if r is best else "")
+    console.print(table)
+    console.print(f"Registered [bold]{MODEL_NAME}[/] version {version}, alias [bold]champion[/] → v{version}")
+    console.print(f"models:/{MODEL_NAME}@champion predicts {predictions} for the first five wines")
+    console.print(f"Everything is stored under {home} (done in {took:.1f}s). To browse it:")
+    console.print("  cnai server &  then  cnai runs list --experiment cnai-quickstart  and  cnai models show quickstart-wine")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

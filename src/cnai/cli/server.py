@@ -1,0 +1,62 @@
+"""`cnai server`: the control plane."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cnai.cli._common import build_settings, console, guarded
+
+
+def server(
+    host: str = typer.Option(None, help="Address to bind. Non-loopback needs --auth-token or --insecure. [default: 127.0.0.1]"),
+    port: int = typer.Option(None, help="Port to listen on. [default: 8080]"),
+    store: str = typer.Option(
+        None, help="Metadata store URL: sqlite:///path/cnai.db or postgresql+psycopg://user@host/db. [default: sqlite under CNAI_HOME]"
+    ),
+    artifacts: str = typer.Option(
+        None, help="Artifact root: file:///dir or s3://bucket/prefix. [default: CNAI_HOME/artifacts]"
+    ),
+    home: Path = typer.Option(None, help="Root for embedded defaults. [env: CNAI_HOME; default: ~/.cnai]"),
+    workers: int = typer.Option(None, min=1, max=64, help="Worker processes. [default: 1]"),
+    auth_token: str = typer.Option(None, help="Require this bearer token (or basic-auth password). [env: CNAI_AUTH_TOKEN]"),
+    insecure: bool = typer.Option(None, "--insecure", help="Allow a non-loopback bind without authentication."),
+    s3_endpoint_url: str = typer.Option(None, help="Endpoint of an S3-compatible store (MinIO, moto, ...)."),
+    log_level: str = typer.Option(None, help="debug, info, warning or error. [default: info]"),
+) -> None:
+    """Run the control plane: an MLflow-compatible tracking server, model registry and artifact proxy.
+
+    Point the stock mlflow client at it with MLFLOW_TRACKING_URI=http://HOST:PORT. Every option can
+    also be set with a CNAI_* environment variable (CNAI_STORE, CNAI_ARTIFACTS, CNAI_PORT, ...).
+    """
+    from cnai.server.run import serve
+
+    settings = build_settings(
+        host=host,
+        port=port,
+        store=store,
+        artifacts=artifacts,
+        home=home,
+        workers=workers,
+        auth_token=auth_token,
+        insecure=insecure,
+        s3_endpoint_url=s3_endpoint_url,
+        log_level=log_level,
+    )
+    guarded(settings.check_bind_is_safe)
+    console.print(
+        f"[bold]cnai server[/] on [cyan]http://{settings.host}:{settings.port}[/]  "
+        f"store=[green]{_redact(settings.store)}[/]  artifacts=[green]{settings.artifacts}[/]"
+    )
+    console.print(f"  export MLFLOW_TRACKING_URI=http://{settings.host}:{settings.port}")
+    guarded(lambda: serve(settings))
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url

@@ -1,0 +1,1 @@
+"""The control-plane database: schema, engine, migrations."""

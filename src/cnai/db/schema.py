@@ -1,0 +1,249 @@
+"""The control-plane schema, as SQLAlchemy Core tables.
+
+Core rather than the ORM: the hot paths (metric batches, run reads) are bulk statements, and
+the mapping to MLflow's wire shapes is done by hand in the stores anyway. The same schema serves
+SQLite and PostgreSQL; Alembic migrations in ``migrations/versions`` create it.
+
+Times are integers in milliseconds since the epoch, as in MLflow's API.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Deterministic constraint names keep migrations identical on both dialects.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+KEY = String(250)
+# BigInteger autoincrement does not alias ROWID on SQLite; this variant does.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(500), nullable=False, unique=True),
+    Column("artifact_location", Text, nullable=False),
+    Column("lifecycle_stage", String(32), nullable=False, default="active"),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column("experiment_id", ForeignKey("experiments.experiment_id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_uuid", String(32), primary_key=True),
+    Column("experiment_id", ForeignKey("experiments.experiment_id"), nullable=False, index=True),
+    Column("name", String(250), nullable=False, default=""),
+    Column("user_id", String(250), nullable=False, default=""),
+    Column("status", String(20), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger),
+    Column("lifecycle_stage", String(32), nullable=False, default="active"),
+    Column("artifact_uri", Text, nullable=False),
+    Column("deleted_time", BigInteger),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_uuid", ForeignKey("runs.run_uuid"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_uuid", ForeignKey("runs.run_uuid"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Every logged point. The key is MLflow's (identical points collapse, as in MLflow), ordered so
+# that one run's history for one key is a contiguous range. On SQLite the table is WITHOUT ROWID:
+# the rows live in that key's B-tree, one insert per point instead of two (measured: 5.5 ms vs
+# 8.4 ms per 1,000 points).
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("run_uuid", String(32), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("step", BigInteger, primary_key=True),
+    Column("timestamp", BigInteger, primary_key=True),
+    Column("value", Float(precision=53), primary_key=True),
+    Column("is_nan", Boolean, primary_key=True),
+    Column("model_id", String(64)),
+    Column("dataset_name", String(500)),
+    Column("dataset_digest", String(36)),
+    sqlite_with_rowid=False,
+)
+# Only points logged against a logged model are indexed by it: most points have none, and an
+# index entry per point would cost on the hottest write path.
+Index(
+    "ix_metrics_model_id",
+    metrics.c.model_id,
+    sqlite_where=metrics.c.model_id.isnot(None),
+    postgresql_where=metrics.c.model_id.isnot(None),
+)
+
+# The value shown for a run and used by search: the point with the highest (step, timestamp,
+# value), as MLflow defines it. Maintained in the same transaction as the points.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_uuid", ForeignKey("runs.run_uuid"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Float(precision=53), nullable=False),
+    Column("is_nan", Boolean, nullable=False, default=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("dataset_uuid", String(36), primary_key=True),
+    Column("experiment_id", ForeignKey("experiments.experiment_id"), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("digest", String(36), nullable=False),
+    Column("source_type", String(36), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("schema", Text),
+    Column("profile", Text),
+    UniqueConstraint("experiment_id", "name", "digest"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_uuid", ForeignKey("runs.run_uuid"), primary_key=True),
+    Column("dataset_uuid", ForeignKey("datasets.dataset_uuid"), primary_key=True),
+    Column("tags", Text, nullable=False, default="[]"),  # JSON list of {key, value}
+)
+
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("model_id", String(64), primary_key=True),
+    Column("experiment_id", ForeignKey("experiments.experiment_id"), nullable=False, index=True),
+    Column("name", String(500), nullable=False),
+    Column("artifact_location", Text, nullable=False),
+    Column("creation_timestamp_ms", BigInteger, nullable=False),
+    Column("last_updated_timestamp_ms", BigInteger, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("status_message", Text),
+    Column("lifecycle_stage", String(32), nullable=False, default="active"),
+    Column("model_type", String(500)),
+    Column("source_run_id", String(32)),
+)
+
+logged_model_tags = Table(
+    "logged_model_tags",
+    metadata,
+    Column("model_id", ForeignKey("logged_models.model_id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+logged_model_params = Table(
+    "logged_model_params",
+    metadata,
+    Column("model_id", ForeignKey("logged_models.model_id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_outputs = Table(
+    "run_outputs",
+    metadata,
+    Column("run_uuid", ForeignKey("runs.run_uuid"), primary_key=True),
+    Column("model_id", String(64), primary_key=True),
+    Column("step", BigInteger, nullable=False, default=0),
+)
+
+# Registry. A surrogate id keeps renames a one-row update.
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    # Versions are never reused after a delete, so the counter lives here, not in max(version).
+    Column("last_version", Integer, nullable=False, default=0),
+)
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column("model_ref", ForeignKey("registered_models.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("model_ref", ForeignKey("registered_models.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("user_id", String(256), nullable=False, default=""),
+    Column("current_stage", String(20), nullable=False, default="None"),
+    Column("source", Text, nullable=False),
+    Column("run_id", String(32)),
+    Column("run_link", Text, nullable=False, default=""),
+    Column("status", String(20), nullable=False, default="READY"),
+    Column("status_message", Text),
+    Column("storage_location", Text),
+    Column("model_id", String(64)),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("model_ref", Integer, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+registered_model_aliases = Table(
+    "registered_model_aliases",
+    metadata,
+    Column("model_ref", ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(256), primary_key=True),
+    Column("version", Integer, nullable=False),
+)

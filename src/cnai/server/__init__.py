@@ -1,0 +1,1 @@
+"""Composes the control-plane ASGI app from the pieces and runs it."""

@@ -1,0 +1,129 @@
+"""The control-plane app: MLflow tracking + registry API, artifact proxy, health."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from cnai import __version__
+from cnai.artifacts import ArtifactStore, store_from_uri
+from cnai.db.engine import is_sqlite, make_engine
+from cnai.db.migrate import upgrade
+from cnai.errors import CnaiError
+from cnai.registry import api as registry_api
+from cnai.registry.store import RegistryStore
+from cnai.server.auth import TokenAuth
+from cnai.settings import Settings
+from cnai.tracking.api import artifacts as artifacts_api
+from cnai.tracking.api import experiments as experiments_api
+from cnai.tracking.api import logged_models as logged_models_api
+from cnai.tracking.api import runs as runs_api
+from cnai.tracking.api.responses import JSON, error, on_cnai_error, on_unexpected
+from cnai.tracking.api.rpc import to_routes
+from cnai.tracking.experiments import ExperimentStore
+from cnai.tracking.logged_models import LoggedModelStore
+from cnai.tracking.runs import RunStore
+
+log = logging.getLogger("cnai.server")
+
+API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+MAX_UPLOAD_BYTES = 64 * 1024**3
+
+
+@dataclass
+class ControlPlane:
+    """Everything the app is built from; kept on ``app.state.plane`` for tests and lifespan."""
+
+    settings: Settings
+    engine: Engine
+    experiments: ExperimentStore
+    runs: RunStore
+    logged_models: LoggedModelStore
+    registry: RegistryStore
+    artifacts: ArtifactStore
+
+
+def build_plane(settings: Settings, *, migrate: bool = True) -> ControlPlane:
+    engine = make_engine(settings.store)
+    if migrate:
+        upgrade(engine)
+    experiments = ExperimentStore(engine)
+    experiments.ensure_default()
+    return ControlPlane(
+        settings=settings,
+        engine=engine,
+        experiments=experiments,
+        runs=RunStore(engine),
+        logged_models=LoggedModelStore(engine),
+        registry=RegistryStore(engine),
+        artifacts=store_from_uri(settings.artifacts, s3_endpoint_url=settings.s3_endpoint_url),
+    )
+
+
+def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
+    plane = build_plane(settings, migrate=migrate)
+    max_body = settings.max_json_body_bytes
+    endpoints = [
+        *experiments_api.endpoints(plane.experiments),
+        *runs_api.endpoints(plane.runs),
+        *logged_models_api.endpoints(plane.logged_models),
+        *registry_api.endpoints(plane.registry),
+    ]
+    routes: list[BaseRoute] = [
+        Route("/health", _health, methods=["GET"]),
+        Route("/version", _version, methods=["GET"]),
+        Route("/api/3.0/mlflow/server-info", _server_info, methods=["GET"]),
+        *to_routes(API_PREFIXES, endpoints, max_body, inline=is_sqlite(plane.engine)),
+        *artifacts_api.routes(ARTIFACT_PREFIXES, plane.artifacts, MAX_UPLOAD_BYTES),
+        Route("/", _index, methods=["GET"]),
+    ]
+    middleware = [Middleware(TokenAuth, token=settings.auth_token)] if settings.auth_token else []
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={CnaiError: on_cnai_error, HTTPException: _on_http_error, Exception: on_unexpected},
+    )
+    app.state.plane = plane
+    return app
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error("ENDPOINT_NOT_FOUND", f"No endpoint {request.method} {request.url.path}", 404)
+    if exc.status_code == 405:
+        return error("BAD_REQUEST", f"Method {request.method} is not allowed on {request.url.path}", 405)
+    return error("BAD_REQUEST", str(exc.detail), exc.status_code)
+
+
+async def _health(request: Request) -> Response:
+    return PlainTextResponse("OK")
+
+
+async def _version(request: Request) -> Response:
+    return PlainTextResponse(__version__)
+
+
+async def _server_info(request: Request) -> Response:
+    # Probed by the client's artifact repository; multipart stays off, plain PUT/GET is used.
+    return JSON({"store_type": "SqlStore", "multipart_uploads_enabled": False, "multipart_downloads_enabled": False})
+
+
+async def _index(request: Request) -> Response:
+    return JSON(
+        {
+            "service": "cnai control plane",
+            "version": __version__,
+            "mlflow_tracking_uri": str(request.base_url).rstrip("/"),
+            "health": "/health",
+        }
+    )

@@ -1,0 +1,61 @@
+"""The one settings object.
+
+Precedence: CLI flags > ``CNAI_*`` environment variables > defaults derived from ``CNAI_HOME``.
+Built once at the edge (the CLI or a test fixture) and passed into constructors; nothing else in
+the package reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class Settings(BaseSettings):
+    """Configuration of the control plane (``cnai server``) and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="CNAI_", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(default=Path("~/.cnai"), description="Root for embedded defaults.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    store: str = Field(default="", description="SQLAlchemy URL of the metadata store.")
+    artifacts: str = Field(default="", description="Artifact root: file://... or s3://bucket/prefix.")
+    auth_token: str = Field(default="", description="Bearer token (or basic-auth password) required.")
+    insecure: bool = Field(default=False, description="Allow a non-loopback bind without auth.")
+    workers: int = Field(default=1, ge=1, le=64)
+    max_json_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    s3_endpoint_url: str = Field(default="", description="Endpoint for S3-compatible stores.")
+    log_level: str = "info"
+    tracking_uri: str = Field(
+        default="http://127.0.0.1:8080",
+        validation_alias=AliasChoices("tracking_uri", "CNAI_TRACKING_URI", "MLFLOW_TRACKING_URI"),
+        description="Control plane the CLI talks to.",
+    )
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        self.home = self.home.expanduser()
+        if not self.store:
+            self.store = f"sqlite:///{self.home / 'cnai.db'}"
+        if not self.artifacts:
+            self.artifacts = (self.home / "artifacts").as_uri()
+        return self
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+    def check_bind_is_safe(self) -> None:
+        """Refuse to expose an unauthenticated server beyond this machine."""
+        from cnai.errors import InvalidArgument
+
+        if not self.is_loopback and not self.auth_token and not self.insecure:
+            raise InvalidArgument(
+                f"Refusing to bind {self.host} without authentication: set CNAI_AUTH_TOKEN "
+                "(or --auth-token), or pass --insecure to accept the risk."
+            )

@@ -1,0 +1,74 @@
+"""The ``mlflow-artifacts`` proxy: uploads, downloads and listings through this server.
+
+Uploads are streamed into a spooled temporary file (memory up to 8 MiB, then disk) and handed to
+the store in the threadpool, so a large upload never holds the event loop or the whole file in
+memory. Every path goes through ``safe_relpath`` before it reaches a store.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import tempfile
+from collections.abc import Sequence
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from cnai.artifacts import ArtifactStore, safe_relpath
+from cnai.errors import PayloadTooLarge
+from cnai.tracking.api.responses import JSON, ok
+
+SPOOL_BYTES = 8 * 1024 * 1024
+
+
+def routes(prefixes: Sequence[str], store: ArtifactStore, max_upload_bytes: int) -> list[Route]:
+    async def upload(request: Request) -> Response:
+        path = safe_relpath(request.path_params["path"])
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+        try:
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_upload_bytes:
+                    raise PayloadTooLarge(f"Artifact exceeds the upload limit of {max_upload_bytes} bytes")
+                spool.write(chunk)
+            spool.seek(0)
+            await run_in_threadpool(store.write, path, spool)
+        finally:
+            spool.close()
+        return ok()
+
+    async def download(request: Request) -> Response:
+        path = safe_relpath(request.path_params["path"])
+        chunks, size = await run_in_threadpool(store.open, path)
+        headers = {"Content-Length": str(size)}
+        return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
+
+    async def delete(request: Request) -> Response:
+        await run_in_threadpool(store.delete, safe_relpath(request.path_params["path"]))
+        return ok()
+
+    async def listing(request: Request) -> Response:
+        path = safe_relpath(request.query_params.get("path", ""))
+        infos = await run_in_threadpool(store.list, path)
+        files = []
+        for info in infos:
+            # The client joins each entry onto the listed directory itself.
+            entry: dict[str, object] = {"path": posixpath.basename(info.path.rstrip("/")), "is_dir": info.is_dir}
+            if not info.is_dir and info.file_size is not None:
+                entry["file_size"] = info.file_size
+            files.append(entry)
+        return JSON({"files": files}) if files else ok()
+
+    result = []
+    for prefix in prefixes:
+        base = f"{prefix}/artifacts"
+        result += [
+            Route(base, listing, methods=["GET"]),
+            Route(base + "/{path:path}", upload, methods=["PUT"]),
+            Route(base + "/{path:path}", download, methods=["GET"]),
+            Route(base + "/{path:path}", delete, methods=["DELETE"]),
+        ]
+    return result

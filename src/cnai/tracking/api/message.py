@@ -1,0 +1,186 @@
+"""Reading MLflow request messages: JSON bodies (POST/PATCH/DELETE) or query strings (GET).
+
+Field access is typed and strict, with errors a client can act on. The rules follow proto3 JSON,
+which is what the stock client sends: int64 may come as a number or a numeric string, doubles may
+be "NaN"/"Infinity", and GET requests repeat a key for a repeated field.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from cnai.errors import InvalidArgument, PayloadTooLarge
+
+_SPECIAL_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+class Message:
+    """Typed view of one request message."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def merged(self, extra: dict[str, Any]) -> Message:
+        return Message({**self._data, **extra})
+
+    def fields(self) -> dict[str, Any]:
+        return self._data
+
+    def raw(self, name: str) -> Any:
+        return self._data.get(name)
+
+    def has(self, name: str) -> bool:
+        return self._data.get(name) is not None
+
+    def str(self, name: str, default: str | None = None, *, required: bool = False) -> Any:
+        value = self._data.get(name)
+        if value is None or value == "" and required:
+            if required:
+                raise InvalidArgument(f"Missing value for required parameter '{name}'.")
+            return default
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if not isinstance(value, str):
+            raise InvalidArgument(f"Invalid value {_short(value)} for parameter '{name}': expected a string")
+        return value
+
+    def int(self, name: str, default: int | None = None, *, required: bool = False) -> Any:
+        value = self._data.get(name)
+        if value is None or value == "":
+            if required:
+                raise InvalidArgument(f"Missing value for required parameter '{name}'.")
+            return default
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        return to_int(value, name)
+
+    def float(self, name: str, *, required: bool = False) -> Any:
+        value = self._data.get(name)
+        if value is None:
+            if required:
+                raise InvalidArgument(f"Missing value for required parameter '{name}'.")
+            return None
+        return to_float(value, name)
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        value = self._data.get(name)
+        if value is None:
+            return default
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise InvalidArgument(f"Invalid value {_short(value)} for parameter '{name}': expected a boolean")
+
+    def list(self, name: str) -> list[Any]:
+        value = self._data.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            # A GET query string with a single occurrence of a repeated field.
+            return [value]
+        return value
+
+    def str_list(self, name: str) -> list[str]:
+        values = self.list(name)
+        for v in values:
+            if not isinstance(v, str):
+                raise InvalidArgument(f"Invalid value {_short(v)} in '{name}': expected strings")
+        return values
+
+    def key_values(self, name: str) -> list[tuple[str, str]]:
+        """A repeated ``{key, value}`` field (tags, params) as pairs."""
+        pairs = []
+        for item in self.list(name):
+            if not isinstance(item, dict):
+                raise InvalidArgument(f"Invalid entry {_short(item)} in '{name}': expected {{key, value}}")
+            key, value = item.get("key"), item.get("value", "")
+            if not isinstance(key, str) or not key:
+                raise InvalidArgument(f"Invalid entry {_short(item)} in '{name}': 'key' must be a string")
+            if value is None:
+                value = ""
+            if not isinstance(value, str):
+                raise InvalidArgument(f"Invalid value {_short(value)} for '{key}' in '{name}': expected a string")
+            pairs.append((key, value))
+        return pairs
+
+
+def to_int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise InvalidArgument(f"Invalid value {_short(value)} for parameter '{name}': expected an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise InvalidArgument(f"Invalid value {_short(value)} for parameter '{name}': expected an integer")
+
+
+def to_float(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise InvalidArgument(f"Invalid value {_short(value)} for parameter '{name}': expected a number")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        if value in _SPECIAL_DOUBLES:
+            return _SPECIAL_DOUBLES[value]
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise InvalidArgument(f"Invalid value {_short(value)} for parameter '{name}': expected a number")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+async def read_message(request: Request, max_bytes: int) -> Message:
+    """The request's message: query parameters for GET, else the JSON body."""
+    if request.method == "GET":
+        data: dict[str, Any] = {}
+        for key, value in request.query_params.multi_items():
+            if key in data:
+                prev = data[key]
+                data[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+            else:
+                data[key] = value
+        return Message(data)
+    body = await read_body(request, max_bytes)
+    if not body.strip():
+        return Message({})
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArgument(f"Malformed JSON body: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise InvalidArgument("The request body must be a JSON object")
+    return Message(parsed)
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, refusing more than ``max_bytes`` before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"Request body of {declared} bytes exceeds the limit of {max_bytes} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

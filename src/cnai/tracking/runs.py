@@ -1,0 +1,379 @@
+"""Runs and what is logged to them: params, tags, metrics, dataset inputs and model outputs.
+
+Reads return MLflow's ``Run`` message as a dict. A run's data is loaded for many runs at once
+(one query per table with ``IN``), so a search page costs a handful of queries, not one per run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
+
+from cnai._clock import now_ms
+from cnai.db.engine import read_tx, write_tx
+from cnai.db.schema import (
+    datasets,
+    experiments,
+    latest_metrics,
+    params,
+    run_inputs,
+    run_outputs,
+    run_tags,
+    runs,
+)
+from cnai.db.upsert import insert_for, upsert_values
+from cnai.errors import InvalidArgument, NotFound
+from cnai.tracking import metrics as metric_points
+from cnai.tracking import search
+from cnai.tracking.experiments import _view_stages
+from cnai.tracking.metrics import MetricPoint
+from cnai.tracking.names import random_run_name
+from cnai.tracking.validation import (
+    MAX_BATCH_METRICS,
+    MAX_BATCH_PARAMS,
+    MAX_BATCH_TAGS,
+    MAX_BATCH_TOTAL,
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_RESULTS_RUNS,
+    MAX_TAG_VALUE_LENGTH,
+    check_experiment_id,
+    check_key,
+    check_run_id,
+    check_value,
+)
+
+RUN_NAME_TAG = "mlflow.runName"
+USER_TAG = "mlflow.user"
+RUN_STATUSES = frozenset({"RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"})
+
+
+class RunStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def create(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int | None,
+        tags: Sequence[tuple[str, str]],
+        run_name: str | None,
+    ) -> dict[str, Any]:
+        exp_id = check_experiment_id(experiment_id)
+        tag_map = dict(tags)
+        for key, value in tag_map.items():
+            check_key(key, "tag")
+            check_value(value, MAX_TAG_VALUE_LENGTH, "Tag")
+        if run_name and tag_map.get(RUN_NAME_TAG, run_name) != run_name:
+            raise InvalidArgument("run_name and the mlflow.runName tag disagree")
+        name = run_name or tag_map.get(RUN_NAME_TAG) or random_run_name()
+        tag_map[RUN_NAME_TAG] = name
+        if user_id:
+            tag_map.setdefault(USER_TAG, user_id)
+        run_id = uuid.uuid4().hex
+        with write_tx(self.engine) as conn:
+            exp = conn.execute(
+                select(experiments.c.artifact_location, experiments.c.lifecycle_stage).where(
+                    experiments.c.experiment_id == exp_id
+                )
+            ).first()
+            if exp is None:
+                raise NotFound(f"No Experiment with id={experiment_id} exists")
+            if exp.lifecycle_stage != "active":
+                raise InvalidArgument(f"The experiment {experiment_id} must be in the 'active' state.")
+            conn.execute(
+                insert(runs).values(
+                    run_uuid=run_id,
+                    experiment_id=exp_id,
+                    name=name,
+                    user_id=user_id or "",
+                    status="RUNNING",
+                    start_time=start_time or now_ms(),
+                    end_time=None,
+                    lifecycle_stage="active",
+                    artifact_uri=f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts",
+                )
+            )
+            conn.execute(insert(run_tags), [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()])
+            return _load_runs(conn, [run_id])[0]
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        check_run_id(run_id)
+        with read_tx(self.engine) as conn:
+            found = _load_runs(conn, [run_id])
+        if not found:
+            raise NotFound(f"Run with id={run_id} not found")
+        return found[0]
+
+    def update(
+        self, run_id: str, status: str | None, end_time: int | None, run_name: str | None
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if status:
+            if status not in RUN_STATUSES:
+                raise InvalidArgument(f"Invalid run status {status!r}")
+            values["status"] = status
+            if status == "RUNNING":
+                values["end_time"] = None  # re-opening a finished run (mlflow.start_run(run_id=...))
+        if end_time is not None:
+            values["end_time"] = end_time
+        if run_name:
+            values["name"] = run_name
+        with write_tx(self.engine) as conn:
+            _require_active(conn, run_id)
+            if values:
+                conn.execute(update(runs).where(runs.c.run_uuid == run_id).values(**values))
+            if run_name:
+                _upsert_tags(conn, run_id, [(RUN_NAME_TAG, run_name)])
+            return _load_runs(conn, [run_id])[0]["info"]
+
+    def set_lifecycle(self, run_id: str, stage: str) -> None:
+        with write_tx(self.engine) as conn:
+            _require_run(conn, run_id)
+            conn.execute(
+                update(runs)
+                .where(runs.c.run_uuid == run_id)
+                .values(lifecycle_stage=stage, deleted_time=now_ms() if stage == "deleted" else None)
+            )
+
+    # -- logging ---------------------------------------------------------------------------
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        self.log_batch(run_id, [], [], [(key, value)])
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        with write_tx(self.engine) as conn:
+            _require_active(conn, run_id)
+            gone = conn.execute(
+                delete(run_tags).where(and_(run_tags.c.run_uuid == run_id, run_tags.c.key == key))
+            ).rowcount
+            if not gone:
+                raise NotFound(f"No tag with name: {key} in run with id {run_id}")
+
+    def log_param(self, run_id: str, key: str, value: str) -> None:
+        self.log_batch(run_id, [], [(key, value)], [])
+
+    def log_metric(self, run_id: str, point: MetricPoint) -> None:
+        self.log_batch(run_id, [point], [], [])
+
+    def log_batch(
+        self,
+        run_id: str,
+        points: list[MetricPoint],
+        param_items: Sequence[tuple[str, str]],
+        tag_items: Sequence[tuple[str, str]],
+    ) -> None:
+        _check_batch_limits(points, param_items, tag_items)
+        for key, value in param_items:
+            check_key(key, "param")
+            check_value(value, MAX_PARAM_VALUE_LENGTH, "Param")
+        for key, value in tag_items:
+            check_key(key, "tag")
+            check_value(value, MAX_TAG_VALUE_LENGTH, "Tag")
+        with write_tx(self.engine) as conn:
+            _require_active(conn, run_id)
+            if param_items:
+                _insert_params(conn, run_id, param_items)
+            if tag_items:
+                _upsert_tags(conn, run_id, tag_items)
+            metric_points.write_points(conn, run_id, points)
+
+    def log_inputs(self, run_id: str, dataset_inputs: list[dict[str, Any]]) -> None:
+        with write_tx(self.engine) as conn:
+            exp_id = _require_active(conn, run_id)
+            for item in dataset_inputs:
+                ds = item["dataset"]
+                existing = conn.execute(
+                    select(datasets.c.dataset_uuid).where(
+                        datasets.c.experiment_id == exp_id,
+                        datasets.c.name == ds["name"],
+                        datasets.c.digest == ds["digest"],
+                    )
+                ).scalar()
+                dataset_uuid = existing or uuid.uuid4().hex
+                if existing is None:
+                    conn.execute(insert(datasets).values(dataset_uuid=dataset_uuid, experiment_id=exp_id, **ds))
+                stmt = insert_for(conn, run_inputs).values(
+                    run_uuid=run_id, dataset_uuid=dataset_uuid, tags=orjson.dumps(item["tags"]).decode()
+                )
+                conn.execute(stmt.on_conflict_do_nothing())
+
+    def log_outputs(self, run_id: str, models: list[tuple[str, int]]) -> None:
+        with write_tx(self.engine) as conn:
+            _require_active(conn, run_id)
+            for model_id, step in models:
+                stmt = insert_for(conn, run_outputs).values(run_uuid=run_id, model_id=model_id, step=step)
+                conn.execute(stmt.on_conflict_do_nothing())
+
+    # -- reading ---------------------------------------------------------------------------
+    def metric_history(
+        self, run_id: str, key: str, max_results: int | None, page_token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        check_run_id(run_id)
+        with read_tx(self.engine) as conn:
+            _require_run(conn, run_id)
+            return metric_points.history(conn, run_id, key, max_results, page_token)
+
+    def search(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: str | None,
+        max_results: int,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        if not 1 <= max_results <= MAX_RESULTS_RUNS:
+            raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS_RUNS}, got {max_results}")
+        exp_ids = [check_experiment_id(e) for e in experiment_ids]
+        offset = search.decode_page_token(page_token)
+        query = (
+            select(runs.c.run_uuid)
+            .where(
+                runs.c.experiment_id.in_(exp_ids),
+                runs.c.lifecycle_stage.in_(_view_stages(view_type)),
+                *search.runs_where(filter_string),
+            )
+            .order_by(*search.runs_order_by(order_by))
+            .limit(max_results + 1)
+            .offset(offset)
+        )
+        with read_tx(self.engine) as conn:
+            ids = list(conn.execute(query).scalars())
+            next_token = None
+            if len(ids) > max_results:
+                ids = ids[:max_results]
+                next_token = search.encode_page_token(offset + max_results)
+            return _load_runs(conn, ids), next_token
+
+
+def _check_batch_limits(points: Sequence[Any], param_items: Sequence[Any], tag_items: Sequence[Any]) -> None:
+    if len(points) > MAX_BATCH_METRICS:
+        raise InvalidArgument(f"A batch may hold at most {MAX_BATCH_METRICS} metrics, got {len(points)}")
+    if len(param_items) > MAX_BATCH_PARAMS:
+        raise InvalidArgument(f"A batch may hold at most {MAX_BATCH_PARAMS} params, got {len(param_items)}")
+    if len(tag_items) > MAX_BATCH_TAGS:
+        raise InvalidArgument(f"A batch may hold at most {MAX_BATCH_TAGS} tags, got {len(tag_items)}")
+    if len(points) + len(param_items) + len(tag_items) > MAX_BATCH_TOTAL:
+        raise InvalidArgument(f"A batch may hold at most {MAX_BATCH_TOTAL} items in total")
+
+
+_SELECT_RUN_STATE = select(runs.c.lifecycle_stage, runs.c.experiment_id).where(
+    runs.c.run_uuid == bindparam("run_id")
+)
+
+
+def _require_run(conn: Connection, run_id: str) -> Any:
+    check_run_id(run_id)
+    row = conn.execute(_SELECT_RUN_STATE, {"run_id": run_id}).first()
+    if row is None:
+        raise NotFound(f"Run with id={run_id} not found")
+    return row
+
+
+def _require_active(conn: Connection, run_id: str) -> int:
+    row = _require_run(conn, run_id)
+    # MLflow answers INVALID_STATE (HTTP 500) here, which the client retries for minutes;
+    # this is the caller's mistake, so it is a 400.
+    if row.lifecycle_stage != "active":
+        raise InvalidArgument(f"The run {run_id} must be in the 'active' state. Current state is deleted.")
+    return int(row.experiment_id)
+
+
+def _insert_params(conn: Connection, run_id: str, items: Sequence[tuple[str, str]]) -> None:
+    """Params are write-once: the same value again is fine, a different one is an error."""
+    wanted: dict[str, str] = {}
+    for key, value in items:
+        if wanted.get(key, value) != value:
+            raise InvalidArgument(f"Duplicate parameter {key!r} with different values in one batch")
+        wanted[key] = value
+    existing = dict(
+        conn.execute(
+            select(params.c.key, params.c.value).where(params.c.run_uuid == run_id, params.c.key.in_(wanted))
+        ).all()
+    )
+    for key, old in existing.items():
+        if old != wanted[key]:
+            raise InvalidArgument(
+                f"Changing param values is not allowed. Param with key='{key}' was already logged with "
+                f"value='{old}' for run ID='{run_id}'. Attempted logging new value '{wanted[key]}'."
+            )
+    new_rows = [{"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing]
+    if new_rows:
+        conn.execute(insert(params), new_rows)
+
+
+def _upsert_tags(conn: Connection, run_id: str, items: Sequence[tuple[str, str]]) -> None:
+    tags = dict(items)
+    upsert_values(conn, run_tags, [{"run_uuid": run_id, "key": k, "value": v} for k, v in tags.items()], ["run_uuid", "key"])
+    if RUN_NAME_TAG in tags:
+        conn.execute(update(runs).where(runs.c.run_uuid == run_id).values(name=tags[RUN_NAME_TAG]))
+
+
+# Statements for the read path are built once: constructing a select() costs more than running
+# it on SQLite, and run reads dominate the client's call counts (see MLFLOW_REST.md, pitfalls).
+_IDS = bindparam("ids", expanding=True)
+_SELECT_RUNS = select(runs).where(runs.c.run_uuid.in_(_IDS))
+_SELECT_LATEST = select(latest_metrics).where(latest_metrics.c.run_uuid.in_(_IDS))
+_SELECT_PARAMS = select(params).where(params.c.run_uuid.in_(_IDS))
+_SELECT_TAGS = select(run_tags).where(run_tags.c.run_uuid.in_(_IDS))
+_SELECT_INPUTS = (
+    select(run_inputs.c.run_uuid, run_inputs.c.tags, datasets)
+    .join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid)
+    .where(run_inputs.c.run_uuid.in_(_IDS))
+)
+_SELECT_OUTPUTS = select(run_outputs).where(run_outputs.c.run_uuid.in_(_IDS))
+_DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
+
+
+def _load_runs(conn: Connection, run_ids: list[str]) -> list[dict[str, Any]]:
+    """Full ``Run`` messages for ``run_ids``, in that order."""
+    if not run_ids:
+        return []
+    ids = {"ids": run_ids}
+    infos = {r["run_uuid"]: r for r in conn.execute(_SELECT_RUNS, ids).mappings()}
+    data: dict[str, dict[str, list[Any]]] = {rid: {"metrics": [], "params": [], "tags": []} for rid in infos}
+    for m in conn.execute(_SELECT_LATEST, ids):
+        data[m.run_uuid]["metrics"].append(
+            {"key": m.key, "value": metric_points.wire_value(m.value, m.is_nan), "timestamp": m.timestamp, "step": m.step}
+        )
+    for p in conn.execute(_SELECT_PARAMS, ids):
+        data[p.run_uuid]["params"].append({"key": p.key, "value": p.value})
+    for t in conn.execute(_SELECT_TAGS, ids):
+        data[t.run_uuid]["tags"].append({"key": t.key, "value": t.value})
+    inputs: dict[str, list[dict[str, Any]]] = {}
+    for row in conn.execute(_SELECT_INPUTS, ids).mappings():
+        dataset = {k: row[k] for k in _DATASET_FIELDS if row[k]}
+        inputs.setdefault(row["run_uuid"], []).append({"tags": orjson.loads(row["tags"]), "dataset": dataset})
+    outputs: dict[str, list[dict[str, Any]]] = {}
+    for o in conn.execute(_SELECT_OUTPUTS, ids):
+        outputs.setdefault(o.run_uuid, []).append({"model_id": o.model_id, "step": o.step})
+    result = []
+    for rid in run_ids:
+        info = infos.get(rid)
+        if info is None:
+            continue
+        run: dict[str, Any] = {
+            "info": {
+                "run_id": rid,
+                "run_uuid": rid,
+                "run_name": info["name"],
+                "experiment_id": str(info["experiment_id"]),
+                "user_id": info["user_id"],
+                "status": info["status"],
+                "start_time": info["start_time"],
+                "artifact_uri": info["artifact_uri"],
+                "lifecycle_stage": info["lifecycle_stage"],
+            },
+            "data": data[rid],
+            "inputs": {"dataset_inputs": inputs.get(rid, [])},
+            "outputs": {"model_outputs": outputs.get(rid, [])},
+        }
+        if info["end_time"] is not None:
+            run["info"]["end_time"] = info["end_time"]
+        result.append(run)
+    return result
