@@ -24,8 +24,12 @@ def list_models(
     """List registered models with their aliases and latest version."""
     api = ApiClient(build_settings(tracking_uri=tracking_uri))
     found = api.paged(
-        "GET", "registered-models/search", "registered_models", max_results,
-        filter=filter_string or None, max_results=min(max_results, 1000),
+        "GET",
+        "registered-models/search",
+        "registered_models",
+        max_results,
+        filter=filter_string or None,
+        max_results=min(max_results, 1000),
     )
     if as_json:
         print_json(found)
@@ -36,7 +40,13 @@ def list_models(
     for m in found:
         latest = max((int(v["version"]) for v in m.get("latest_versions", [])), default=None)
         aliases = ", ".join(f"{a['alias']}→v{a['version']}" for a in m.get("aliases", []))
-        table.add_row(m["name"], str(latest or "-"), aliases or "-", when(m.get("last_updated_timestamp")), m.get("description") or "")
+        table.add_row(
+            m["name"],
+            str(latest or "-"),
+            aliases or "-",
+            when(m.get("last_updated_timestamp")),
+            m.get("description") or "",
+        )
     console.print(table)
 
 
@@ -51,7 +61,12 @@ def show_model(
     model = api.call("GET", "registered-models/get", name=name)["registered_model"]
     quoted = name.replace("'", "\\'")
     versions = api.paged(
-        "GET", "model-versions/search", "model_versions", 100_000, filter=f"name = '{quoted}'", max_results=1000
+        "GET",
+        "model-versions/search",
+        "model_versions",
+        100_000,
+        filter=f"name = '{quoted}'",
+        max_results=1000,
     )
     if as_json:
         print_json({"registered_model": model, "model_versions": versions})
@@ -65,7 +80,11 @@ def show_model(
         table.add_column(col, overflow="fold")
     for v in sorted(versions, key=lambda v: int(v["version"]), reverse=True):
         table.add_row(
-            v["version"], ", ".join(v.get("aliases", [])) or "-", v["status"],
-            when(v.get("creation_timestamp")), v.get("run_id", "-"), v["source"],
+            v["version"],
+            ", ".join(v.get("aliases", [])) or "-",
+            v["status"],
+            when(v.get("creation_timestamp")),
+            v.get("run_id", "-"),
+            v["source"],
         )
     console.print(table)

@@ -29,7 +29,9 @@ SWEEP = [0.01, 0.1, 1.0, 10.0]
 
 
 def quickstart(
-    home: Path = typer.Option(None, help="Where the embedded store and artifacts live. [env: CNAI_HOME; default: ~/.cnai]"),
+    home: Path = typer.Option(
+        None, help="Where the embedded store and artifacts live. [env: CNAI_HOME; default: ~/.cnai]"
+    ),
 ) -> None:
     """Track a sweep, register the best model as `champion`, and load it back by alias.
 
@@ -48,7 +50,9 @@ def quickstart(
     settings.home.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with log_path.open("wb") as log, _Server(settings.home, port, log) as server:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+        ) as bar:
             task = bar.add_task("Starting the control plane", total=None)
             server.wait_ready(uri, log_path)
             bar.update(task, description=f"Control plane ready at {uri}")
@@ -115,7 +119,9 @@ def _sweep(uri: str, bar: Progress) -> list[dict[str, Any]]:
             mlflow.log_params({"model": "logistic_regression", "C": c, "max_iter": 500})
             mlflow.log_metrics({"accuracy": accuracy, "train_accuracy": float(model.score(x_train, y_train))})
             info = mlflow.sklearn.log_model(model, name="model", input_example=x_train.head(3))
-            results.append({"C": c, "accuracy": accuracy, "run_id": run.info.run_id, "model_uri": info.model_uri})
+            results.append(
+                {"C": c, "accuracy": accuracy, "run_id": run.info.run_id, "model_uri": info.model_uri}
+            )
         bar.advance(task)
     return results
 
@@ -139,7 +145,12 @@ def _load_and_predict(uri: str) -> list[int]:
 
 
 def _summary(
-    results: list[dict[str, Any]], best: dict[str, Any], version: str, predictions: list[int], home: Path, took: float
+    results: list[dict[str, Any]],
+    best: dict[str, Any],
+    version: str,
+    predictions: list[int],
+    home: Path,
+    took: float,
 ) -> None:
     table = Table(title="Sweep (wine dataset, held-out accuracy)")
     for col in ("C", "accuracy", "run id", ""):
@@ -150,7 +161,10 @@ def _summary(
     console.print(f"Registered [bold]{MODEL_NAME}[/] version {version}, alias [bold]champion[/] → v{version}")
     console.print(f"models:/{MODEL_NAME}@champion predicts {predictions} for the first five wines")
     console.print(f"Everything is stored under {home} (done in {took:.1f}s). To browse it:")
-    console.print("  cnai server &  then  cnai runs list --experiment cnai-quickstart  and  cnai models show quickstart-wine")
+    console.print(
+        "  cnai server &  then  cnai runs list --experiment cnai-quickstart"
+        "  and  cnai models show quickstart-wine"
+    )
 
 
 def _free_port() -> int:

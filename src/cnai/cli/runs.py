@@ -16,9 +16,13 @@ TRACKING_URI_HELP = "Control plane URL. [env: CNAI_TRACKING_URI, MLFLOW_TRACKING
 
 @app.command("list")
 def list_runs(
-    experiment: str = typer.Option(None, "--experiment", "-e", help="Experiment name. [default: all experiments]"),
-    filter_string: str = typer.Option(None, "--filter", "-f", help="MLflow filter, e.g. \"metrics.acc > 0.9\"."),
-    order_by: list[str] = typer.Option(None, "--order-by", help="e.g. \"metrics.acc DESC\"; repeatable."),
+    experiment: str = typer.Option(
+        None, "--experiment", "-e", help="Experiment name. [default: all experiments]"
+    ),
+    filter_string: str = typer.Option(
+        None, "--filter", "-f", help='MLflow filter, e.g. "metrics.acc > 0.9".'
+    ),
+    order_by: list[str] = typer.Option(None, "--order-by", help='e.g. "metrics.acc DESC"; repeatable.'),
     max_results: int = typer.Option(100, "--max", min=1, help="Show at most this many."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     tracking_uri: str = typer.Option(None, help=TRACKING_URI_HELP),
@@ -26,7 +30,11 @@ def list_runs(
     """List runs, newest first, with their metrics and params."""
     api = ApiClient(build_settings(tracking_uri=tracking_uri))
     if experiment:
-        exp_ids = [api.call("GET", "experiments/get-by-name", experiment_name=experiment)["experiment"]["experiment_id"]]
+        exp_ids = [
+            api.call("GET", "experiments/get-by-name", experiment_name=experiment)["experiment"][
+                "experiment_id"
+            ]
+        ]
     else:
         exps = api.paged("POST", "experiments/search", "experiments", 100_000, max_results=1000)
         exp_ids = [e["experiment_id"] for e in exps]
@@ -78,7 +86,8 @@ def show_run(
     info = run["info"]
     console.print(f"[bold]{info.get('run_name', '')}[/] ({info['run_id']})")
     console.print(
-        f"experiment {info['experiment_id']}  status {info['status']}  started {when(info.get('start_time'))}  "
+        f"experiment {info['experiment_id']}  status {info['status']}  "
+        f"started {when(info.get('start_time'))}  "
         f"duration {duration(info.get('start_time'), info.get('end_time'))}"
     )
     console.print(f"artifacts {info['artifact_uri']}")

@@ -10,18 +10,26 @@ from cnai.cli._common import build_settings, console, guarded
 
 
 def server(
-    host: str = typer.Option(None, help="Address to bind. Non-loopback needs --auth-token or --insecure. [default: 127.0.0.1]"),
+    host: str = typer.Option(
+        None, help="Address to bind. Non-loopback needs --auth-token or --insecure. [default: 127.0.0.1]"
+    ),
     port: int = typer.Option(None, help="Port to listen on. [default: 8080]"),
     store: str = typer.Option(
-        None, help="Metadata store URL: sqlite:///path/cnai.db or postgresql+psycopg://user@host/db. [default: sqlite under CNAI_HOME]"
+        None,
+        help="Metadata store URL: sqlite:///path/cnai.db or postgresql+psycopg://user@host/db. "
+        "[default: sqlite under CNAI_HOME]",
     ),
     artifacts: str = typer.Option(
         None, help="Artifact root: file:///dir or s3://bucket/prefix. [default: CNAI_HOME/artifacts]"
     ),
     home: Path = typer.Option(None, help="Root for embedded defaults. [env: CNAI_HOME; default: ~/.cnai]"),
     workers: int = typer.Option(None, min=1, max=64, help="Worker processes. [default: 1]"),
-    auth_token: str = typer.Option(None, help="Require this bearer token (or basic-auth password). [env: CNAI_AUTH_TOKEN]"),
-    insecure: bool = typer.Option(None, "--insecure", help="Allow a non-loopback bind without authentication."),
+    auth_token: str = typer.Option(
+        None, help="Require this bearer token (or basic-auth password). [env: CNAI_AUTH_TOKEN]"
+    ),
+    insecure: bool = typer.Option(
+        None, "--insecure", help="Allow a non-loopback bind without authentication."
+    ),
     s3_endpoint_url: str = typer.Option(None, help="Endpoint of an S3-compatible store (MinIO, moto, ...)."),
     log_level: str = typer.Option(None, help="debug, info, warning or error. [default: info]"),
 ) -> None:

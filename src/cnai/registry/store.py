@@ -72,7 +72,9 @@ class RegistryStore:
             with write_tx(self.engine) as conn:
                 ref = conn.execute(
                     insert(registered_models)
-                    .values(name=name, creation_time=now, last_updated_time=now, description=description or "")
+                    .values(
+                        name=name, creation_time=now, last_updated_time=now, description=description or ""
+                    )
                     .returning(registered_models.c.id)
                 ).scalar_one()
                 if tags:
@@ -114,7 +116,12 @@ class RegistryStore:
     def delete_model(self, name: str) -> None:
         with write_tx(self.engine) as conn:
             ref = _model_ref(conn, name)
-            for table in (model_version_tags, model_versions, registered_model_aliases, registered_model_tags):
+            for table in (
+                model_version_tags,
+                model_versions,
+                registered_model_aliases,
+                registered_model_tags,
+            ):
                 conn.execute(delete(table).where(table.c.model_ref == ref))
             conn.execute(delete(registered_models).where(registered_models.c.id == ref))
 
@@ -123,7 +130,10 @@ class RegistryStore:
         with write_tx(self.engine) as conn:
             ref = _model_ref(conn, name)
             upsert_values(
-                conn, registered_model_tags, [{"model_ref": ref, "key": key, "value": value}], ["model_ref", "key"]
+                conn,
+                registered_model_tags,
+                [{"model_ref": ref, "key": key, "value": value}],
+                ["model_ref", "key"],
             )
 
     def delete_model_tag(self, name: str, key: str) -> None:
@@ -138,7 +148,11 @@ class RegistryStore:
                 raise NotFound(f"No tag with key {key!r} on registered model {name!r}")
 
     def search_models(
-        self, filter_string: str | None, max_results: int, order_by: Sequence[str] | None, page_token: str | None
+        self,
+        filter_string: str | None,
+        max_results: int,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         _check_max_results(max_results)
         offset = search.decode_page_token(page_token)
@@ -216,7 +230,10 @@ class RegistryStore:
             if tags:
                 conn.execute(
                     insert(model_version_tags),
-                    [{"model_ref": ref, "version": version, "key": k, "value": v} for k, v in dict(tags).items()],
+                    [
+                        {"model_ref": ref, "version": version, "key": k, "value": v}
+                        for k, v in dict(tags).items()
+                    ],
                 )
             return _load_versions(conn, [(ref, version)])[0]
 
@@ -275,7 +292,9 @@ class RegistryStore:
                 )
             )
             conn.execute(
-                delete(model_versions).where(model_versions.c.model_ref == ref, model_versions.c.version == number)
+                delete(model_versions).where(
+                    model_versions.c.model_ref == ref, model_versions.c.version == number
+                )
             )
 
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
@@ -303,7 +322,11 @@ class RegistryStore:
                 raise NotFound(f"No tag with key {key!r} on model {name!r} version {version}")
 
     def search_versions(
-        self, filter_string: str | None, max_results: int, order_by: Sequence[str] | None, page_token: str | None
+        self,
+        filter_string: str | None,
+        max_results: int,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         _check_max_results(max_results, limit=200_000)
         offset = search.decode_page_token(page_token)
@@ -391,7 +414,9 @@ def _version_key(conn: Connection, name: str, version: str) -> tuple[int, int]:
     ref = _model_ref(conn, name)
     number = check_version(version)
     found = conn.execute(
-        select(model_versions.c.version).where(model_versions.c.model_ref == ref, model_versions.c.version == number)
+        select(model_versions.c.version).where(
+            model_versions.c.model_ref == ref, model_versions.c.version == number
+        )
     ).first()
     if found is None:
         raise NotFound(f"Model Version (name={name}, version={version}) not found")
@@ -403,14 +428,18 @@ def _load_versions(conn: Connection, keys: list[tuple[int, int]]) -> list[dict[s
         return []
     refs = sorted({ref for ref, _ in keys})
     names = dict(
-        conn.execute(select(registered_models.c.id, registered_models.c.name).where(registered_models.c.id.in_(refs))).all()
+        conn.execute(
+            select(registered_models.c.id, registered_models.c.name).where(registered_models.c.id.in_(refs))
+        ).all()
     )
     rows = {
         (r["model_ref"], r["version"]): r
         for r in conn.execute(select(model_versions).where(model_versions.c.model_ref.in_(refs))).mappings()
     }
     tags: dict[tuple[int, int], list[dict[str, str]]] = {}
-    for t in conn.execute(select(model_version_tags).where(model_version_tags.c.model_ref.in_(refs))).mappings():
+    for t in conn.execute(
+        select(model_version_tags).where(model_version_tags.c.model_ref.in_(refs))
+    ).mappings():
         tags.setdefault((t["model_ref"], t["version"]), []).append({"key": t["key"], "value": t["value"]})
     aliases: dict[tuple[int, int], list[str]] = {}
     for a in conn.execute(
@@ -447,9 +476,14 @@ def _load_versions(conn: Connection, keys: list[tuple[int, int]]) -> list[dict[s
 def _load_models(conn: Connection, refs: list[int]) -> list[dict[str, Any]]:
     if not refs:
         return []
-    rows = {r["id"]: r for r in conn.execute(select(registered_models).where(registered_models.c.id.in_(refs))).mappings()}
+    rows = {
+        r["id"]: r
+        for r in conn.execute(select(registered_models).where(registered_models.c.id.in_(refs))).mappings()
+    }
     tags: dict[int, list[dict[str, str]]] = {}
-    for t in conn.execute(select(registered_model_tags).where(registered_model_tags.c.model_ref.in_(refs))).mappings():
+    for t in conn.execute(
+        select(registered_model_tags).where(registered_model_tags.c.model_ref.in_(refs))
+    ).mappings():
         tags.setdefault(t["model_ref"], []).append({"key": t["key"], "value": t["value"]})
     aliases: dict[int, list[dict[str, str]]] = {}
     for a in conn.execute(

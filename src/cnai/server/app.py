@@ -90,7 +90,11 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={CnaiError: on_cnai_error, HTTPException: _on_http_error, Exception: on_unexpected},
+        exception_handlers={
+            CnaiError: on_cnai_error,
+            HTTPException: _on_http_error,
+            Exception: on_unexpected,
+        },
     )
     app.state.plane = plane
     return app
@@ -115,7 +119,9 @@ async def _version(request: Request) -> Response:
 
 async def _server_info(request: Request) -> Response:
     # Probed by the client's artifact repository; multipart stays off, plain PUT/GET is used.
-    return JSON({"store_type": "SqlStore", "multipart_uploads_enabled": False, "multipart_downloads_enabled": False})
+    return JSON(
+        {"store_type": "SqlStore", "multipart_uploads_enabled": False, "multipart_downloads_enabled": False}
+    )
 
 
 async def _index(request: Request) -> Response:

@@ -43,7 +43,9 @@ class ExperimentStore:
     def ensure_default(self) -> None:
         """Create experiment 0 ("Default") once; safe when several servers start together."""
         with read_tx(self.engine) as conn:
-            if conn.execute(select(experiments.c.experiment_id).where(experiments.c.experiment_id == 0)).first():
+            if conn.execute(
+                select(experiments.c.experiment_id).where(experiments.c.experiment_id == 0)
+            ).first():
                 return
         now = now_ms()
         try:

@@ -22,7 +22,12 @@ from cnai.tracking.metrics import wire_value
 from cnai.tracking.validation import MAX_TAG_VALUE_LENGTH, check_experiment_id, check_key, check_value
 
 STATUSES = frozenset(
-    {"LOGGED_MODEL_STATUS_UNSPECIFIED", "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"}
+    {
+        "LOGGED_MODEL_STATUS_UNSPECIFIED",
+        "LOGGED_MODEL_PENDING",
+        "LOGGED_MODEL_READY",
+        "LOGGED_MODEL_UPLOAD_FAILED",
+    }
 )
 
 
@@ -189,7 +194,9 @@ def _load(conn: Connection, model_ids: list[str], allow_deleted: bool = False) -
         query = query.where(logged_models.c.lifecycle_stage == "active")
     rows = {r["model_id"]: r for r in conn.execute(query).mappings()}
     tags: dict[str, list[dict[str, str]]] = {}
-    for t in conn.execute(select(logged_model_tags).where(logged_model_tags.c.model_id.in_(model_ids))).mappings():
+    for t in conn.execute(
+        select(logged_model_tags).where(logged_model_tags.c.model_id.in_(model_ids))
+    ).mappings():
         tags.setdefault(t["model_id"], []).append({"key": t["key"], "value": t["value"]})
     model_params: dict[str, list[dict[str, str]]] = {}
     for p in conn.execute(

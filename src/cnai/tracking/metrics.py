@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select, tuple_
 
 from cnai.db.schema import latest_metrics, metrics
 from cnai.db.upsert import insert_for
-from cnai.errors import InvalidArgument, NotFound
+from cnai.errors import InvalidArgument
 from cnai.tracking import search
 from cnai.tracking.validation import check_key
 
@@ -56,7 +56,17 @@ def write_points(conn: Connection, run_id: str, points: list[MetricPoint]) -> No
     )
 
 
-_POINT_COLUMNS = ("run_uuid", "key", "value", "is_nan", "timestamp", "step", "model_id", "dataset_name", "dataset_digest")
+_POINT_COLUMNS = (
+    "run_uuid",
+    "key",
+    "value",
+    "is_nan",
+    "timestamp",
+    "step",
+    "model_id",
+    "dataset_name",
+    "dataset_digest",
+)
 
 
 def _insert_sql(conn: Connection) -> str:
@@ -64,6 +74,7 @@ def _insert_sql(conn: Connection) -> str:
     marks = ", ".join([mark] * len(_POINT_COLUMNS))
     # Identical points collapse, as MLflow's primary key makes them.
     return f"INSERT INTO metrics ({', '.join(_POINT_COLUMNS)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+
 
 _LATEST_UPSERTS: dict[str, Any] = {}
 
@@ -120,11 +131,3 @@ def history(
         {"key": r.key, "value": wire_value(r.value, r.is_nan), "timestamp": r.timestamp, "step": r.step}
         for r in rows
     ], next_token
-
-
-def require_points_exist(conn: Connection, run_id: str, key: str) -> None:
-    found = conn.execute(
-        select(metrics.c.step).where(metrics.c.run_uuid == run_id, metrics.c.key == key).limit(1)
-    ).first()
-    if found is None:
-        raise NotFound(f"Metric {key!r} was never logged to run {run_id}")

@@ -99,7 +99,9 @@ class RunStore:
                     artifact_uri=f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts",
                 )
             )
-            conn.execute(insert(run_tags), [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()])
+            conn.execute(
+                insert(run_tags), [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()]
+            )
             return _load_runs(conn, [run_id])[0]
 
     def get(self, run_id: str) -> dict[str, Any]:
@@ -196,7 +198,9 @@ class RunStore:
                 ).scalar()
                 dataset_uuid = existing or uuid.uuid4().hex
                 if existing is None:
-                    conn.execute(insert(datasets).values(dataset_uuid=dataset_uuid, experiment_id=exp_id, **ds))
+                    conn.execute(
+                        insert(datasets).values(dataset_uuid=dataset_uuid, experiment_id=exp_id, **ds)
+                    )
                 stmt = insert_for(conn, run_inputs).values(
                     run_uuid=run_id, dataset_uuid=dataset_uuid, tags=orjson.dumps(item["tags"]).decode()
                 )
@@ -309,7 +313,12 @@ def _insert_params(conn: Connection, run_id: str, items: Sequence[tuple[str, str
 
 def _upsert_tags(conn: Connection, run_id: str, items: Sequence[tuple[str, str]]) -> None:
     tags = dict(items)
-    upsert_values(conn, run_tags, [{"run_uuid": run_id, "key": k, "value": v} for k, v in tags.items()], ["run_uuid", "key"])
+    upsert_values(
+        conn,
+        run_tags,
+        [{"run_uuid": run_id, "key": k, "value": v} for k, v in tags.items()],
+        ["run_uuid", "key"],
+    )
     if RUN_NAME_TAG in tags:
         conn.execute(update(runs).where(runs.c.run_uuid == run_id).values(name=tags[RUN_NAME_TAG]))
 
@@ -339,7 +348,12 @@ def _load_runs(conn: Connection, run_ids: list[str]) -> list[dict[str, Any]]:
     data: dict[str, dict[str, list[Any]]] = {rid: {"metrics": [], "params": [], "tags": []} for rid in infos}
     for m in conn.execute(_SELECT_LATEST, ids):
         data[m.run_uuid]["metrics"].append(
-            {"key": m.key, "value": metric_points.wire_value(m.value, m.is_nan), "timestamp": m.timestamp, "step": m.step}
+            {
+                "key": m.key,
+                "value": metric_points.wire_value(m.value, m.is_nan),
+                "timestamp": m.timestamp,
+                "step": m.step,
+            }
         )
     for p in conn.execute(_SELECT_PARAMS, ids):
         data[p.run_uuid]["params"].append({"key": p.key, "value": p.value})

@@ -6,8 +6,6 @@ MLflow works here, and one that MLflow would reject gets the same kind of error.
 
 from __future__ import annotations
 
-import math
-import posixpath
 import re
 
 from cnai.errors import InvalidArgument
@@ -38,7 +36,7 @@ def check_key(key: str, what: str) -> str:
             "dashes (-), periods (.), spaces ( ), colons (:) and slashes (/)"
         )
     # Keys become file names in some clients and exports: refuse anything that walks up a tree.
-    if key.startswith("/") or ".." in posixpath.normpath(key).split("/"):
+    if key.startswith("/") or ".." in key.split("/"):
         raise InvalidArgument(f"Invalid {what} name {key!r}: it may not be an absolute or relative-up path")
     return key
 
@@ -59,14 +57,9 @@ def check_experiment_id(experiment_id: str) -> int:
     try:
         value = int(experiment_id)
     except (TypeError, ValueError):
-        raise InvalidArgument(f"Invalid experiment id {str(experiment_id)[:80]!r}: must be an integer") from None
+        raise InvalidArgument(
+            f"Invalid experiment id {str(experiment_id)[:80]!r}: must be an integer"
+        ) from None
     if value < 0 or value > 2**62:
         raise InvalidArgument(f"Invalid experiment id {experiment_id!r}")
     return value
-
-
-def check_metric_value(value: float) -> tuple[float, bool]:
-    """Returns (stored value, is_nan); NaN is stored as 0 with a flag, as MLflow does."""
-    if math.isnan(value):
-        return 0.0, True
-    return value, False

@@ -27,12 +27,16 @@ def test_log_list_download(client: MlflowClient, experiment_id: str, tmp_path: P
     run_id = run.info.run_id
     top = {f.path: f for f in client.list_artifacts(run_id)}
     assert set(top) == {"a.txt", "nested", "notes", "config.json"}
-    assert top["nested"].is_dir and not top["a.txt"].is_dir and top["a.txt"].file_size == 5
+    assert top["nested"].is_dir
+    assert not top["a.txt"].is_dir
+    assert top["a.txt"].file_size == 5
     inner = {f.path for f in client.list_artifacts(run_id, "nested")}
     assert inner == {"nested/b.json", "nested/deeper"}
     out = Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(tmp_path / "out")))
     assert (out / "a.txt").read_text() == "hello"
-    assert (out / "nested" / "deeper" / "c.bin").read_bytes() == (src / "nested" / "deeper" / "c.bin").read_bytes()
+    assert (out / "nested" / "deeper" / "c.bin").read_bytes() == (
+        src / "nested" / "deeper" / "c.bin"
+    ).read_bytes()
     assert mlflow.artifacts.load_text(f"runs:/{run_id}/notes/readme.md") == "plain text"
     assert mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json") == {"k": [1, 2]}
     assert client.list_artifacts(run_id, "does-not-exist") == []

@@ -28,7 +28,10 @@ def http(live_server: LiveServer) -> Iterator[httpx.Client]:
 def counts(server: LiveServer) -> dict[str, int]:
     tables = ("experiments", "runs", "params", "run_tags", "metrics", "registered_models", "model_versions")
     with server.server_app_plane().engine.connect() as conn:
-        return {t: conn.execute(select(func.count()).select_from(schema.metadata.tables[t])).scalar_one() for t in tables}
+        return {
+            t: conn.execute(select(func.count()).select_from(schema.metadata.tables[t])).scalar_one()
+            for t in tables
+        }
 
 
 def assert_mlflow_error(response: httpx.Response, status: int, code: str | None = None) -> None:
@@ -43,7 +46,11 @@ def assert_mlflow_error(response: httpx.Response, status: int, code: str | None 
 @pytest.fixture
 def run_id(http: httpx.Client) -> str:
     exp = http.post(f"{API}/experiments/create", json={"name": f"bad-{uuid.uuid4().hex[:8]}"}).json()
-    return str(http.post(f"{API}/runs/create", json={"experiment_id": exp["experiment_id"]}).json()["run"]["info"]["run_id"])
+    return str(
+        http.post(f"{API}/runs/create", json={"experiment_id": exp["experiment_id"]}).json()["run"]["info"][
+            "run_id"
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -78,7 +85,13 @@ def test_malformed_json(http: httpx.Client, live_server: LiveServer, path: str, 
     ],
 )
 def test_unknown_ids_and_wrong_types(
-    http: httpx.Client, live_server: LiveServer, method: str, path: str, payload: dict, status: int, code: str | None
+    http: httpx.Client,
+    live_server: LiveServer,
+    method: str,
+    path: str,
+    payload: dict,
+    status: int,
+    code: str | None,
 ) -> None:
     before = counts(live_server)
     if method == "GET":
@@ -99,7 +112,9 @@ def test_unknown_ids_and_wrong_types(
         {"key": "m", "value": True, "timestamp": 1},
     ],
 )
-def test_wrong_metric_types_write_nothing(http: httpx.Client, live_server: LiveServer, run_id: str, payload: dict) -> None:
+def test_wrong_metric_types_write_nothing(
+    http: httpx.Client, live_server: LiveServer, run_id: str, payload: dict
+) -> None:
     before = counts(live_server)
     response = http.post(f"{API}/runs/log-metric", json={"run_id": run_id, **payload})
     assert_mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
@@ -112,7 +127,9 @@ def test_batch_over_limits_writes_nothing(http: httpx.Client, live_server: LiveS
     response = http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": metrics})
     assert_mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
     # A batch with one bad entry at the end is rejected whole: no partial writes.
-    mixed = [{"key": "ok", "value": 1.0, "timestamp": 1, "step": i} for i in range(10)] + [{"key": "bad", "value": "x"}]
+    mixed = [{"key": "ok", "value": 1.0, "timestamp": 1, "step": i} for i in range(10)] + [
+        {"key": "bad", "value": "x"}
+    ]
     response = http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": mixed})
     assert_mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
     params = [{"key": "p", "value": "1"}, {"key": "q", "value": "x" * 6001}]
@@ -123,7 +140,13 @@ def test_batch_over_limits_writes_nothing(http: httpx.Client, live_server: LiveS
 
 def test_oversized_body(http: httpx.Client, live_server: LiveServer, run_id: str) -> None:
     before = counts(live_server)
-    huge = b'{"run_id": "' + run_id.encode() + b'", "tags": [{"key": "k", "value": "' + b"x" * (17 * 1024 * 1024) + b'"}]}'
+    huge = (
+        b'{"run_id": "'
+        + run_id.encode()
+        + b'", "tags": [{"key": "k", "value": "'
+        + b"x" * (17 * 1024 * 1024)
+        + b'"}]}'
+    )
     response = http.post(f"{API}/runs/log-batch", content=huge, headers={"content-type": "application/json"})
     assert_mlflow_error(response, 413, "REQUEST_TOO_LARGE")
     assert counts(live_server) == before
@@ -178,7 +201,9 @@ def test_artifact_traversal_is_refused(live_server: LiveServer, raw_path: str) -
         "run_name = 'x' --",
     ],
 )
-def test_injection_filters_are_refused(http: httpx.Client, live_server: LiveServer, run_id: str, filter_string: str) -> None:
+def test_injection_filters_are_refused(
+    http: httpx.Client, live_server: LiveServer, run_id: str, filter_string: str
+) -> None:
     exp_id = http.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["info"]["experiment_id"]
     before = counts(live_server)
     response = http.post(f"{API}/runs/search", json={"experiment_ids": [exp_id], "filter": filter_string})
@@ -186,7 +211,9 @@ def test_injection_filters_are_refused(http: httpx.Client, live_server: LiveServ
     assert counts(live_server) == before
 
 
-def test_injection_inside_a_quoted_value_matches_nothing(http: httpx.Client, live_server: LiveServer, run_id: str) -> None:
+def test_injection_inside_a_quoted_value_matches_nothing(
+    http: httpx.Client, live_server: LiveServer, run_id: str
+) -> None:
     exp_id = http.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["info"]["experiment_id"]
     before = counts(live_server)
     evil = "params.x = 'a'' OR ''1''=''1' AND tags.`t'; DROP TABLE runs;--` = 'v'"

@@ -39,7 +39,8 @@ def test_log_register_alias_and_load(client: MlflowClient, experiment_id: str, i
     assert all(v.status == "READY" for v in versions)
     client.set_registered_model_alias(name, "champion", "2")
     by_alias = client.get_model_version_by_alias(name, "champion")
-    assert by_alias.version == "2" and "champion" in by_alias.aliases
+    assert by_alias.version == "2"
+    assert "champion" in by_alias.aliases
     assert client.get_registered_model(name).aliases == {"champion": "2"}
     loaded_v1 = mlflow.pyfunc.load_model(f"models:/{name}/1")
     loaded_champion = mlflow.pyfunc.load_model(f"models:/{name}@champion")
@@ -63,7 +64,8 @@ def test_registry_crud_and_tags(client: MlflowClient, experiment_id: str, iris) 
     with mlflow.start_run(experiment_id=experiment_id) as run:
         info_model = mlflow.sklearn.log_model(_train(iris, 1.0), name="model")
     mv = client.create_model_version(name, info_model.model_uri, run_id=run.info.run_id, tags={"k": "v"})
-    assert mv.version == "1" and mv.run_id == run.info.run_id
+    assert mv.version == "1"
+    assert mv.run_id == run.info.run_id
     client.update_registered_model(name, description="second")
     client.set_registered_model_tag(name, "team", "b")
     client.delete_registered_model_tag(name, "team")
@@ -71,9 +73,11 @@ def test_registry_crud_and_tags(client: MlflowClient, experiment_id: str, iris) 
     client.set_model_version_tag(name, "1", "k", "v2")
     client.delete_model_version_tag(name, "1", "k")
     rm = client.get_registered_model(name)
-    assert rm.description == "second" and "team" not in rm.tags
+    assert rm.description == "second"
+    assert "team" not in rm.tags
     v1 = client.get_model_version(name, "1")
-    assert v1.description == "v1 desc" and "k" not in v1.tags
+    assert v1.description == "v1 desc"
+    assert "k" not in v1.tags
     assert client.get_model_version_download_uri(name, "1").endswith("/artifacts")
     assert [m.name for m in client.search_registered_models(f"name = '{name}'")] == [name]
     assert name in {m.name for m in client.search_registered_models("name LIKE 'crud-%'")}

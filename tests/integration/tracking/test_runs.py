@@ -29,7 +29,8 @@ def test_create_get_update_end(client: MlflowClient, experiment_id: str) -> None
     client.set_terminated(run.info.run_id, status="FINISHED")
     done = client.get_run(run.info.run_id)
     assert done.info.status == "FINISHED"
-    assert done.info.end_time is not None and done.info.end_time >= done.info.start_time
+    assert done.info.end_time is not None
+    assert done.info.end_time >= done.info.start_time
 
 
 def test_fluent_run_reopen(client: MlflowClient, experiment_id: str) -> None:
@@ -40,7 +41,8 @@ def test_fluent_run_reopen(client: MlflowClient, experiment_id: str) -> None:
         assert client.get_run(run.info.run_id).info.status == "RUNNING"
         mlflow.log_metric("later", 1.0)
     reopened = client.get_run(run.info.run_id)
-    assert reopened.info.status == "FINISHED" and reopened.data.metrics["later"] == 1.0
+    assert reopened.info.status == "FINISHED"
+    assert reopened.data.metrics["later"] == 1.0
 
 
 def test_delete_and_restore(client: MlflowClient, experiment_id: str) -> None:
@@ -94,7 +96,8 @@ def test_log_batch_and_history_exact_values(client: MlflowClient, experiment_id:
     assert [m.step for m in history] == list(range(1000))
     run = client.get_run(run_id)
     assert run.data.metrics["acc"] == values[-1]
-    assert len(run.data.params) == 10 and run.data.tags["batch"] == "yes"
+    assert len(run.data.params) == 10
+    assert run.data.tags["batch"] == "yes"
 
 
 def test_log_inputs_dataset(client: MlflowClient, experiment_id: str) -> None:
@@ -113,7 +116,9 @@ def test_search_runs_filter_order_pages(client: MlflowClient, experiment_id: str
     ids = []
     for i in range(6):
         run = client.create_run(experiment_id, run_name=f"r{i}", tags={"group": "a" if i < 3 else "b"})
-        client.log_batch(run.info.run_id, metrics=[Metric("acc", i / 10, 0, 0)], params=[Param("depth", str(i))])
+        client.log_batch(
+            run.info.run_id, metrics=[Metric("acc", i / 10, 0, 0)], params=[Param("depth", str(i))]
+        )
         ids.append(run.info.run_id)
     found = client.search_runs([experiment_id], "metrics.acc >= 0.3", order_by=["metrics.acc DESC"])
     assert [r.info.run_id for r in found] == [ids[5], ids[4], ids[3]]
@@ -122,9 +127,13 @@ def test_search_runs_filter_order_pages(client: MlflowClient, experiment_id: str
     found = client.search_runs([experiment_id], "attributes.run_name = 'r4'")
     assert [r.info.run_id for r in found] == [ids[4]]
     page = client.search_runs([experiment_id], "", order_by=["metrics.acc ASC"], max_results=4)
-    assert [r.info.run_id for r in page] == ids[:4] and page.token
-    rest = client.search_runs([experiment_id], "", order_by=["metrics.acc ASC"], max_results=4, page_token=page.token)
-    assert [r.info.run_id for r in rest] == ids[4:] and not rest.token
+    assert [r.info.run_id for r in page] == ids[:4]
+    assert page.token
+    rest = client.search_runs(
+        [experiment_id], "", order_by=["metrics.acc ASC"], max_results=4, page_token=page.token
+    )
+    assert [r.info.run_id for r in rest] == ids[4:]
+    assert not rest.token
     frame = mlflow.search_runs([experiment_id], filter_string="metrics.acc < 0.2")
     assert set(frame["run_id"]) == {ids[0], ids[1]}
 

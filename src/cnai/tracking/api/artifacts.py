@@ -56,7 +56,10 @@ def routes(prefixes: Sequence[str], store: ArtifactStore, max_upload_bytes: int)
         files = []
         for info in infos:
             # The client joins each entry onto the listed directory itself.
-            entry: dict[str, object] = {"path": posixpath.basename(info.path.rstrip("/")), "is_dir": info.is_dir}
+            entry: dict[str, object] = {
+                "path": posixpath.basename(info.path.rstrip("/")),
+                "is_dir": info.is_dir,
+            }
             if not info.is_dir and info.file_size is not None:
                 entry["file_size"] = info.file_size
             files.append(entry)

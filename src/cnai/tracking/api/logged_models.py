@@ -45,7 +45,11 @@ def endpoints(store: LoggedModelStore) -> list[Endpoint]:
         if any(not isinstance(o, dict) or not isinstance(o.get("field_name"), str) for o in order_by):
             raise InvalidArgument("order_by entries must be objects with 'field_name' and 'ascending'")
         found, token = store.search(
-            m.str_list("experiment_ids"), m.str("filter"), order_by, m.int("max_results", 100), m.str("page_token")
+            m.str_list("experiment_ids"),
+            m.str("filter"),
+            order_by,
+            m.int("max_results", 100),
+            m.str("page_token"),
         )
         out: dict[str, Any] = {"models": found}
         if token:

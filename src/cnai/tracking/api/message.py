@@ -40,7 +40,7 @@ class Message:
 
     def str(self, name: str, default: str | None = None, *, required: bool = False) -> Any:
         value = self._data.get(name)
-        if value is None or value == "" and required:
+        if value is None or (value == "" and required):
             if required:
                 raise InvalidArgument(f"Missing value for required parameter '{name}'.")
             return default
@@ -108,7 +108,9 @@ class Message:
             if value is None:
                 value = ""
             if not isinstance(value, str):
-                raise InvalidArgument(f"Invalid value {_short(value)} for '{key}' in '{name}': expected a string")
+                raise InvalidArgument(
+                    f"Invalid value {_short(value)} for '{key}' in '{name}': expected a string"
+                )
             pairs.append((key, value))
         return pairs
 
