@@ -1,13 +1,13 @@
 """cnai's exception hierarchy. No HTTP here: each API layer maps these once.
 
-    CnaiError
-    ├── InvalidArgument      bad input from a caller
-    │   └── PayloadTooLarge  a request body over its limit
-    ├── NotFound             an id or name that does not exist
-    ├── AlreadyExists        a unique name or key already taken
-    ├── InvalidState         the operation does not fit the resource's state
-    ├── Unauthenticated      missing or wrong credentials
-    └── Unavailable          a dependency is down; retrying may help
+CnaiError
+├── InvalidArgument      bad input from a caller
+│   └── PayloadTooLarge  a request body over its limit
+├── NotFound             an id or name that does not exist
+├── AlreadyExists        a unique name or key already taken
+├── InvalidState         the operation does not fit the resource's state
+├── Unauthenticated      missing or wrong credentials
+└── Unavailable          a dependency is down; retrying may help
 """
 
 from __future__ import annotations

@@ -25,9 +25,7 @@ class ApiClient:
             else:
                 response = self.http.request(method, url, json=payload)
         except httpx.TransportError:
-            fail(
-                f"No cnai server answers at {self.base}. Start one with `cnai server`, or set --tracking-uri."
-            )
+            fail(f"No cnai server answers at {self.base}. Start one with `cnai server`, or set --tracking-uri.")
             raise  # unreachable
         body: dict[str, Any] = response.json() if response.content else {}
         if response.status_code >= 400:

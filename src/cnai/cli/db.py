@@ -11,9 +11,7 @@ app = typer.Typer(help="Manage the control-plane database.", no_args_is_help=Tru
 
 @app.command()
 def upgrade(
-    store: str = typer.Option(
-        None, help="Metadata store URL. [default: CNAI_STORE or sqlite under CNAI_HOME]"
-    ),
+    store: str = typer.Option(None, help="Metadata store URL. [default: CNAI_STORE or sqlite under CNAI_HOME]"),
 ) -> None:
     """Apply pending schema migrations (the server also does this on start)."""
     from cnai.db.engine import make_engine

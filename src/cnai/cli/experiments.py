@@ -17,9 +17,7 @@ def list_experiments(
     view: str = typer.Option("active", help="active, deleted or all."),
     max_results: int = typer.Option(1000, "--max", min=1, help="Show at most this many."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
-    tracking_uri: str = typer.Option(
-        None, help="Control plane URL. [env: CNAI_TRACKING_URI, MLFLOW_TRACKING_URI]"
-    ),
+    tracking_uri: str = typer.Option(None, help="Control plane URL. [env: CNAI_TRACKING_URI, MLFLOW_TRACKING_URI]"),
 ) -> None:
     """List experiments, newest first."""
     view_type = {"active": "ACTIVE_ONLY", "deleted": "DELETED_ONLY", "all": "ALL"}.get(view.lower())

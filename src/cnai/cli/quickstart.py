@@ -50,9 +50,7 @@ def quickstart(
     settings.home.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with log_path.open("wb") as log, _Server(settings.home, port, log) as server:
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
-        ) as bar:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("Starting the control plane", total=None)
             server.wait_ready(uri, log_path)
             bar.update(task, description=f"Control plane ready at {uri}")
@@ -119,9 +117,7 @@ def _sweep(uri: str, bar: Progress) -> list[dict[str, Any]]:
             mlflow.log_params({"model": "logistic_regression", "C": c, "max_iter": 500})
             mlflow.log_metrics({"accuracy": accuracy, "train_accuracy": float(model.score(x_train, y_train))})
             info = mlflow.sklearn.log_model(model, name="model", input_example=x_train.head(3))
-            results.append(
-                {"C": c, "accuracy": accuracy, "run_id": run.info.run_id, "model_uri": info.model_uri}
-            )
+            results.append({"C": c, "accuracy": accuracy, "run_id": run.info.run_id, "model_uri": info.model_uri})
         bar.advance(task)
     return results
 
@@ -162,8 +158,7 @@ def _summary(
     console.print(f"models:/{MODEL_NAME}@champion predicts {predictions} for the first five wines")
     console.print(f"Everything is stored under {home} (done in {took:.1f}s). To browse it:")
     console.print(
-        "  cnai server &  then  cnai runs list --experiment cnai-quickstart"
-        "  and  cnai models show quickstart-wine"
+        "  cnai server &  then  cnai runs list --experiment cnai-quickstart  and  cnai models show quickstart-wine"
     )
 
 

@@ -16,12 +16,8 @@ TRACKING_URI_HELP = "Control plane URL. [env: CNAI_TRACKING_URI, MLFLOW_TRACKING
 
 @app.command("list")
 def list_runs(
-    experiment: str = typer.Option(
-        None, "--experiment", "-e", help="Experiment name. [default: all experiments]"
-    ),
-    filter_string: str = typer.Option(
-        None, "--filter", "-f", help='MLflow filter, e.g. "metrics.acc > 0.9".'
-    ),
+    experiment: str = typer.Option(None, "--experiment", "-e", help="Experiment name. [default: all experiments]"),
+    filter_string: str = typer.Option(None, "--filter", "-f", help='MLflow filter, e.g. "metrics.acc > 0.9".'),
     order_by: list[str] = typer.Option(None, "--order-by", help='e.g. "metrics.acc DESC"; repeatable.'),
     max_results: int = typer.Option(100, "--max", min=1, help="Show at most this many."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
@@ -31,9 +27,7 @@ def list_runs(
     api = ApiClient(build_settings(tracking_uri=tracking_uri))
     if experiment:
         exp_ids = [
-            api.call("GET", "experiments/get-by-name", experiment_name=experiment)["experiment"][
-                "experiment_id"
-            ]
+            api.call("GET", "experiments/get-by-name", experiment_name=experiment)["experiment"]["experiment_id"]
         ]
     else:
         exps = api.paged("POST", "experiments/search", "experiments", 100_000, max_results=1000)

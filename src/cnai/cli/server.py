@@ -27,9 +27,7 @@ def server(
     auth_token: str = typer.Option(
         None, help="Require this bearer token (or basic-auth password). [env: CNAI_AUTH_TOKEN]"
     ),
-    insecure: bool = typer.Option(
-        None, "--insecure", help="Allow a non-loopback bind without authentication."
-    ),
+    insecure: bool = typer.Option(None, "--insecure", help="Allow a non-loopback bind without authentication."),
     s3_endpoint_url: str = typer.Option(None, help="Endpoint of an S3-compatible store (MinIO, moto, ...)."),
     log_level: str = typer.Option(None, help="debug, info, warning or error. [default: info]"),
 ) -> None:

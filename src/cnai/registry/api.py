@@ -24,9 +24,7 @@ def endpoints(store: RegistryStore) -> list[Endpoint]:
         return str(m.int("version", required=True))
 
     def create_model(m: Message) -> dict[str, Any]:
-        return {
-            "registered_model": store.create_model(name(m), m.key_values("tags"), m.str("description", ""))
-        }
+        return {"registered_model": store.create_model(name(m), m.key_values("tags"), m.str("description", ""))}
 
     def get_model(m: Message) -> dict[str, Any]:
         return {"registered_model": store.get_model(name(m))}

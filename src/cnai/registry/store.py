@@ -72,9 +72,7 @@ class RegistryStore:
             with write_tx(self.engine) as conn:
                 ref = conn.execute(
                     insert(registered_models)
-                    .values(
-                        name=name, creation_time=now, last_updated_time=now, description=description or ""
-                    )
+                    .values(name=name, creation_time=now, last_updated_time=now, description=description or "")
                     .returning(registered_models.c.id)
                 ).scalar_one()
                 if tags:
@@ -230,10 +228,7 @@ class RegistryStore:
             if tags:
                 conn.execute(
                     insert(model_version_tags),
-                    [
-                        {"model_ref": ref, "version": version, "key": k, "value": v}
-                        for k, v in dict(tags).items()
-                    ],
+                    [{"model_ref": ref, "version": version, "key": k, "value": v} for k, v in dict(tags).items()],
                 )
             return _load_versions(conn, [(ref, version)])[0]
 
@@ -292,9 +287,7 @@ class RegistryStore:
                 )
             )
             conn.execute(
-                delete(model_versions).where(
-                    model_versions.c.model_ref == ref, model_versions.c.version == number
-                )
+                delete(model_versions).where(model_versions.c.model_ref == ref, model_versions.c.version == number)
             )
 
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
@@ -332,9 +325,7 @@ class RegistryStore:
         offset = search.decode_page_token(page_token)
         query = (
             select(model_versions.c.model_ref, model_versions.c.version)
-            .select_from(
-                model_versions.join(registered_models, registered_models.c.id == model_versions.c.model_ref)
-            )
+            .select_from(model_versions.join(registered_models, registered_models.c.id == model_versions.c.model_ref))
             .where(*search.model_versions_where(filter_string))
             .order_by(*search.model_versions_order_by(order_by))
             .limit(max_results + 1)
@@ -414,9 +405,7 @@ def _version_key(conn: Connection, name: str, version: str) -> tuple[int, int]:
     ref = _model_ref(conn, name)
     number = check_version(version)
     found = conn.execute(
-        select(model_versions.c.version).where(
-            model_versions.c.model_ref == ref, model_versions.c.version == number
-        )
+        select(model_versions.c.version).where(model_versions.c.model_ref == ref, model_versions.c.version == number)
     ).first()
     if found is None:
         raise NotFound(f"Model Version (name={name}, version={version}) not found")
@@ -437,9 +426,7 @@ def _load_versions(conn: Connection, keys: list[tuple[int, int]]) -> list[dict[s
         for r in conn.execute(select(model_versions).where(model_versions.c.model_ref.in_(refs))).mappings()
     }
     tags: dict[tuple[int, int], list[dict[str, str]]] = {}
-    for t in conn.execute(
-        select(model_version_tags).where(model_version_tags.c.model_ref.in_(refs))
-    ).mappings():
+    for t in conn.execute(select(model_version_tags).where(model_version_tags.c.model_ref.in_(refs))).mappings():
         tags.setdefault((t["model_ref"], t["version"]), []).append({"key": t["key"], "value": t["value"]})
     aliases: dict[tuple[int, int], list[str]] = {}
     for a in conn.execute(
@@ -477,13 +464,10 @@ def _load_models(conn: Connection, refs: list[int]) -> list[dict[str, Any]]:
     if not refs:
         return []
     rows = {
-        r["id"]: r
-        for r in conn.execute(select(registered_models).where(registered_models.c.id.in_(refs))).mappings()
+        r["id"]: r for r in conn.execute(select(registered_models).where(registered_models.c.id.in_(refs))).mappings()
     }
     tags: dict[int, list[dict[str, str]]] = {}
-    for t in conn.execute(
-        select(registered_model_tags).where(registered_model_tags.c.model_ref.in_(refs))
-    ).mappings():
+    for t in conn.execute(select(registered_model_tags).where(registered_model_tags.c.model_ref.in_(refs))).mappings():
         tags.setdefault(t["model_ref"], []).append({"key": t["key"], "value": t["value"]})
     aliases: dict[int, list[dict[str, str]]] = {}
     for a in conn.execute(

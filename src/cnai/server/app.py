@@ -119,9 +119,7 @@ async def _version(request: Request) -> Response:
 
 async def _server_info(request: Request) -> Response:
     # Probed by the client's artifact repository; multipart stays off, plain PUT/GET is used.
-    return JSON(
-        {"store_type": "SqlStore", "multipart_uploads_enabled": False, "multipart_downloads_enabled": False}
-    )
+    return JSON({"store_type": "SqlStore", "multipart_uploads_enabled": False, "multipart_downloads_enabled": False})
 
 
 async def _index(request: Request) -> Response:

@@ -21,9 +21,7 @@ def app_from_env() -> object:
 
 def serve(settings: Settings) -> None:
     settings.check_bind_is_safe()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Migrate once, before any worker starts, so workers never race on DDL.
     engine = make_engine(settings.store)
     upgrade(engine)

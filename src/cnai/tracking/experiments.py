@@ -43,9 +43,7 @@ class ExperimentStore:
     def ensure_default(self) -> None:
         """Create experiment 0 ("Default") once; safe when several servers start together."""
         with read_tx(self.engine) as conn:
-            if conn.execute(
-                select(experiments.c.experiment_id).where(experiments.c.experiment_id == 0)
-            ).first():
+            if conn.execute(select(experiments.c.experiment_id).where(experiments.c.experiment_id == 0)).first():
                 return
         now = now_ms()
         try:
@@ -214,9 +212,7 @@ class ExperimentStore:
             return []
         ids = [r["experiment_id"] for r in rows]
         tags: dict[int, list[dict[str, str]]] = {}
-        for t in conn.execute(
-            select(experiment_tags).where(experiment_tags.c.experiment_id.in_(ids))
-        ).mappings():
+        for t in conn.execute(select(experiment_tags).where(experiment_tags.c.experiment_id.in_(ids))).mappings():
             tags.setdefault(t["experiment_id"], []).append({"key": t["key"], "value": t["value"]})
         return [
             {

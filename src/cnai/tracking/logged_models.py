@@ -194,14 +194,10 @@ def _load(conn: Connection, model_ids: list[str], allow_deleted: bool = False) -
         query = query.where(logged_models.c.lifecycle_stage == "active")
     rows = {r["model_id"]: r for r in conn.execute(query).mappings()}
     tags: dict[str, list[dict[str, str]]] = {}
-    for t in conn.execute(
-        select(logged_model_tags).where(logged_model_tags.c.model_id.in_(model_ids))
-    ).mappings():
+    for t in conn.execute(select(logged_model_tags).where(logged_model_tags.c.model_id.in_(model_ids))).mappings():
         tags.setdefault(t["model_id"], []).append({"key": t["key"], "value": t["value"]})
     model_params: dict[str, list[dict[str, str]]] = {}
-    for p in conn.execute(
-        select(logged_model_params).where(logged_model_params.c.model_id.in_(model_ids))
-    ).mappings():
+    for p in conn.execute(select(logged_model_params).where(logged_model_params.c.model_id.in_(model_ids))).mappings():
         model_params.setdefault(p["model_id"], []).append({"key": p["key"], "value": p["value"]})
     model_metrics: dict[str, dict[tuple[str, str | None], dict[str, Any]]] = {}
     for m in conn.execute(

@@ -128,6 +128,5 @@ def history(
         rows = rows[:max_results]
         next_token = search.encode_page_token(offset + max_results)
     return [
-        {"key": r.key, "value": wire_value(r.value, r.is_nan), "timestamp": r.timestamp, "step": r.step}
-        for r in rows
+        {"key": r.key, "value": wire_value(r.value, r.is_nan), "timestamp": r.timestamp, "step": r.step} for r in rows
     ], next_token

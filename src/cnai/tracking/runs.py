@@ -99,9 +99,7 @@ class RunStore:
                     artifact_uri=f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts",
                 )
             )
-            conn.execute(
-                insert(run_tags), [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()]
-            )
+            conn.execute(insert(run_tags), [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()])
             return _load_runs(conn, [run_id])[0]
 
     def get(self, run_id: str) -> dict[str, Any]:
@@ -112,9 +110,7 @@ class RunStore:
             raise NotFound(f"Run with id={run_id} not found")
         return found[0]
 
-    def update(
-        self, run_id: str, status: str | None, end_time: int | None, run_name: str | None
-    ) -> dict[str, Any]:
+    def update(self, run_id: str, status: str | None, end_time: int | None, run_name: str | None) -> dict[str, Any]:
         values: dict[str, Any] = {}
         if status:
             if status not in RUN_STATUSES:
@@ -198,9 +194,7 @@ class RunStore:
                 ).scalar()
                 dataset_uuid = existing or uuid.uuid4().hex
                 if existing is None:
-                    conn.execute(
-                        insert(datasets).values(dataset_uuid=dataset_uuid, experiment_id=exp_id, **ds)
-                    )
+                    conn.execute(insert(datasets).values(dataset_uuid=dataset_uuid, experiment_id=exp_id, **ds))
                 stmt = insert_for(conn, run_inputs).values(
                     run_uuid=run_id, dataset_uuid=dataset_uuid, tags=orjson.dumps(item["tags"]).decode()
                 )
@@ -266,9 +260,7 @@ def _check_batch_limits(points: Sequence[Any], param_items: Sequence[Any], tag_i
         raise InvalidArgument(f"A batch may hold at most {MAX_BATCH_TOTAL} items in total")
 
 
-_SELECT_RUN_STATE = select(runs.c.lifecycle_stage, runs.c.experiment_id).where(
-    runs.c.run_uuid == bindparam("run_id")
-)
+_SELECT_RUN_STATE = select(runs.c.lifecycle_stage, runs.c.experiment_id).where(runs.c.run_uuid == bindparam("run_id"))
 
 
 def _require_run(conn: Connection, run_id: str) -> Any:

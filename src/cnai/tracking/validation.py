@@ -57,9 +57,7 @@ def check_experiment_id(experiment_id: str) -> int:
     try:
         value = int(experiment_id)
     except (TypeError, ValueError):
-        raise InvalidArgument(
-            f"Invalid experiment id {str(experiment_id)[:80]!r}: must be an integer"
-        ) from None
+        raise InvalidArgument(f"Invalid experiment id {str(experiment_id)[:80]!r}: must be an integer") from None
     if value < 0 or value > 2**62:
         raise InvalidArgument(f"Invalid experiment id {experiment_id!r}")
     return value

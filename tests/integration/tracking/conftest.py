@@ -22,9 +22,7 @@ BACKENDS = [
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def live_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
+def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home: Path = tmp_path_factory.mktemp("home")
     kind = request.param
     if kind == "sqlite":
@@ -40,9 +38,7 @@ def live_server(
             bucket = f"cnai-{uuid.uuid4().hex[:12]}"
             boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
             artifacts = f"s3://{bucket}/cnai-artifacts"
-        server = start_live_server(
-            Settings(home=home, store=url, artifacts=artifacts, s3_endpoint_url=endpoint)
-        )
+        server = start_live_server(Settings(home=home, store=url, artifacts=artifacts, s3_endpoint_url=endpoint))
         yield server
         server.stop()
 

@@ -34,9 +34,7 @@ def test_log_list_download(client: MlflowClient, experiment_id: str, tmp_path: P
     assert inner == {"nested/b.json", "nested/deeper"}
     out = Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(tmp_path / "out")))
     assert (out / "a.txt").read_text() == "hello"
-    assert (out / "nested" / "deeper" / "c.bin").read_bytes() == (
-        src / "nested" / "deeper" / "c.bin"
-    ).read_bytes()
+    assert (out / "nested" / "deeper" / "c.bin").read_bytes() == (src / "nested" / "deeper" / "c.bin").read_bytes()
     assert mlflow.artifacts.load_text(f"runs:/{run_id}/notes/readme.md") == "plain text"
     assert mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json") == {"k": [1, 2]}
     assert client.list_artifacts(run_id, "does-not-exist") == []

@@ -29,8 +29,7 @@ def counts(server: LiveServer) -> dict[str, int]:
     tables = ("experiments", "runs", "params", "run_tags", "metrics", "registered_models", "model_versions")
     with server.server_app_plane().engine.connect() as conn:
         return {
-            t: conn.execute(select(func.count()).select_from(schema.metadata.tables[t])).scalar_one()
-            for t in tables
+            t: conn.execute(select(func.count()).select_from(schema.metadata.tables[t])).scalar_one() for t in tables
         }
 
 
@@ -47,9 +46,7 @@ def assert_mlflow_error(response: httpx.Response, status: int, code: str | None 
 def run_id(http: httpx.Client) -> str:
     exp = http.post(f"{API}/experiments/create", json={"name": f"bad-{uuid.uuid4().hex[:8]}"}).json()
     return str(
-        http.post(f"{API}/runs/create", json={"experiment_id": exp["experiment_id"]}).json()["run"]["info"][
-            "run_id"
-        ]
+        http.post(f"{API}/runs/create", json={"experiment_id": exp["experiment_id"]}).json()["run"]["info"]["run_id"]
     )
 
 
@@ -127,9 +124,7 @@ def test_batch_over_limits_writes_nothing(http: httpx.Client, live_server: LiveS
     response = http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": metrics})
     assert_mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
     # A batch with one bad entry at the end is rejected whole: no partial writes.
-    mixed = [{"key": "ok", "value": 1.0, "timestamp": 1, "step": i} for i in range(10)] + [
-        {"key": "bad", "value": "x"}
-    ]
+    mixed = [{"key": "ok", "value": 1.0, "timestamp": 1, "step": i} for i in range(10)] + [{"key": "bad", "value": "x"}]
     response = http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": mixed})
     assert_mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
     params = [{"key": "p", "value": "1"}, {"key": "q", "value": "x" * 6001}]
@@ -141,11 +136,7 @@ def test_batch_over_limits_writes_nothing(http: httpx.Client, live_server: LiveS
 def test_oversized_body(http: httpx.Client, live_server: LiveServer, run_id: str) -> None:
     before = counts(live_server)
     huge = (
-        b'{"run_id": "'
-        + run_id.encode()
-        + b'", "tags": [{"key": "k", "value": "'
-        + b"x" * (17 * 1024 * 1024)
-        + b'"}]}'
+        b'{"run_id": "' + run_id.encode() + b'", "tags": [{"key": "k", "value": "' + b"x" * (17 * 1024 * 1024) + b'"}]}'
     )
     response = http.post(f"{API}/runs/log-batch", content=huge, headers={"content-type": "application/json"})
     assert_mlflow_error(response, 413, "REQUEST_TOO_LARGE")

@@ -16,9 +16,7 @@ from tests.fixtures.servers import LiveServer, postgres_database, start_server_p
 pytestmark = pytest.mark.integration
 
 
-def test_eight_clients_logging_to_one_run_lose_no_point(
-    client: MlflowClient, live_server: LiveServer
-) -> None:
+def test_eight_clients_logging_to_one_run_lose_no_point(client: MlflowClient, live_server: LiveServer) -> None:
     exp_id = client.create_experiment(f"conc-{uuid.uuid4().hex[:8]}")
     run_id = client.create_run(exp_id).info.run_id
     errors: list[BaseException] = []

@@ -76,9 +76,7 @@ def test_search_filter_order_and_pages(client: MlflowClient) -> None:
     assert [e.experiment_id for e in found] == list(reversed(ids))
     odd = client.search_experiments(filter_string=f"name LIKE '{prefix}-%' AND tags.parity = '1'")
     assert {e.experiment_id for e in odd} == {ids[1], ids[3]}
-    page1 = client.search_experiments(
-        filter_string=f"name LIKE '{prefix}%'", max_results=2, order_by=["name"]
-    )
+    page1 = client.search_experiments(filter_string=f"name LIKE '{prefix}%'", max_results=2, order_by=["name"])
     assert len(page1) == 2
     assert page1.token
     page2 = client.search_experiments(

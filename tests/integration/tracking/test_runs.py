@@ -116,9 +116,7 @@ def test_search_runs_filter_order_pages(client: MlflowClient, experiment_id: str
     ids = []
     for i in range(6):
         run = client.create_run(experiment_id, run_name=f"r{i}", tags={"group": "a" if i < 3 else "b"})
-        client.log_batch(
-            run.info.run_id, metrics=[Metric("acc", i / 10, 0, 0)], params=[Param("depth", str(i))]
-        )
+        client.log_batch(run.info.run_id, metrics=[Metric("acc", i / 10, 0, 0)], params=[Param("depth", str(i))])
         ids.append(run.info.run_id)
     found = client.search_runs([experiment_id], "metrics.acc >= 0.3", order_by=["metrics.acc DESC"])
     assert [r.info.run_id for r in found] == [ids[5], ids[4], ids[3]]
@@ -129,9 +127,7 @@ def test_search_runs_filter_order_pages(client: MlflowClient, experiment_id: str
     page = client.search_runs([experiment_id], "", order_by=["metrics.acc ASC"], max_results=4)
     assert [r.info.run_id for r in page] == ids[:4]
     assert page.token
-    rest = client.search_runs(
-        [experiment_id], "", order_by=["metrics.acc ASC"], max_results=4, page_token=page.token
-    )
+    rest = client.search_runs([experiment_id], "", order_by=["metrics.acc ASC"], max_results=4, page_token=page.token)
     assert [r.info.run_id for r in rest] == ids[4:]
     assert not rest.token
     frame = mlflow.search_runs([experiment_id], filter_string="metrics.acc < 0.2")

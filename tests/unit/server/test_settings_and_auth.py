@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-import pytest
 import httpx
+import pytest
 
 from cnai.errors import InvalidArgument
 from cnai.settings import Settings
@@ -54,7 +54,9 @@ def test_token_auth(tmp_path: Path) -> None:
         assert bearer.status_code == 200
         basic = base64.b64encode(b"ana:s3cret").decode()
         ok = client.get(
-            "/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}, headers={"Authorization": f"Basic {basic}"}
+            "/api/2.0/mlflow/experiments/get",
+            params={"experiment_id": "0"},
+            headers={"Authorization": f"Basic {basic}"},
         )
         assert ok.json()["experiment"]["name"] == "Default"
     server.stop()

@@ -11,9 +11,7 @@ from cnai.tracking.experiments import ExperimentStore
 
 def endpoints(store: ExperimentStore) -> list[Endpoint]:
     def create(m: Message) -> dict[str, Any]:
-        experiment_id = store.create(
-            m.str("name", required=True), m.str("artifact_location"), m.key_values("tags")
-        )
+        experiment_id = store.create(m.str("name", required=True), m.str("artifact_location"), m.key_values("tags"))
         return {"experiment_id": experiment_id}
 
     def get(m: Message) -> dict[str, Any]:

@@ -108,9 +108,7 @@ class Message:
             if value is None:
                 value = ""
             if not isinstance(value, str):
-                raise InvalidArgument(
-                    f"Invalid value {_short(value)} for '{key}' in '{name}': expected a string"
-                )
+                raise InvalidArgument(f"Invalid value {_short(value)} for '{key}' in '{name}': expected a string")
             pairs.append((key, value))
         return pairs
 

@@ -134,9 +134,7 @@ def endpoints(store: RunStore) -> list[Endpoint]:
         # Legacy MLflow 2 call: the model's MLmodel JSON is kept in a history tag, as MLflow does.
         model_json = m.str("model_json", required=True)
         run = store.get(run_id_of(m))
-        history = next(
-            (t["value"] for t in run["data"]["tags"] if t["key"] == "mlflow.log-model.history"), "[]"
-        )
+        history = next((t["value"] for t in run["data"]["tags"] if t["key"] == "mlflow.log-model.history"), "[]")
         merged = history[:-1] + ("," if history != "[]" else "") + model_json + "]"
         store.set_tag(run_id_of(m), "mlflow.log-model.history", merged)
 
