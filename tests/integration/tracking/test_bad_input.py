@@ -20,7 +20,7 @@ ART = "/api/2.0/mlflow-artifacts/artifacts"
 
 
 @pytest.fixture
-def http(live_server: LiveServer) -> Iterator[httpx.Client]:
+def api(live_server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_server.url, timeout=30) as c:
         yield c
 
@@ -43,10 +43,10 @@ def assert_mlflow_error(response: httpx.Response, status: int, code: str | None 
 
 
 @pytest.fixture
-def run_id(http: httpx.Client) -> str:
-    exp = http.post(f"{API}/experiments/create", json={"name": f"bad-{uuid.uuid4().hex[:8]}"}).json()
+def run_id(api: httpx.Client) -> str:
+    exp = api.post(f"{API}/experiments/create", json={"name": f"bad-{uuid.uuid4().hex[:8]}"}).json()
     return str(
-        http.post(f"{API}/runs/create", json={"experiment_id": exp["experiment_id"]}).json()["run"]["info"]["run_id"]
+        api.post(f"{API}/runs/create", json={"experiment_id": exp["experiment_id"]}).json()["run"]["info"]["run_id"]
     )
 
 
@@ -59,9 +59,9 @@ def run_id(http: httpx.Client) -> str:
         ("/runs/log-batch", b'{"run_id": "x", "metrics": [{"key": "a", "value": 1}'),
     ],
 )
-def test_malformed_json(http: httpx.Client, live_server: LiveServer, path: str, body: bytes) -> None:
+def test_malformed_json(api: httpx.Client, live_server: LiveServer, path: str, body: bytes) -> None:
     before = counts(live_server)
-    response = http.post(API + path, content=body, headers={"content-type": "application/json"})
+    response = api.post(API + path, content=body, headers={"content-type": "application/json"})
     assert_mlflow_error(response, 400)
     assert counts(live_server) == before
 
@@ -82,7 +82,7 @@ def test_malformed_json(http: httpx.Client, live_server: LiveServer, path: str, 
     ],
 )
 def test_unknown_ids_and_wrong_types(
-    http: httpx.Client,
+    api: httpx.Client,
     live_server: LiveServer,
     method: str,
     path: str,
@@ -92,9 +92,9 @@ def test_unknown_ids_and_wrong_types(
 ) -> None:
     before = counts(live_server)
     if method == "GET":
-        response = http.get(API + path, params=payload)
+        response = api.get(API + path, params=payload)
     else:
-        response = http.post(API + path, json=payload)
+        response = api.post(API + path, json=payload)
     assert_mlflow_error(response, status, code)
     assert counts(live_server) == before
 
@@ -110,35 +110,35 @@ def test_unknown_ids_and_wrong_types(
     ],
 )
 def test_wrong_metric_types_write_nothing(
-    http: httpx.Client, live_server: LiveServer, run_id: str, payload: dict
+    api: httpx.Client, live_server: LiveServer, run_id: str, payload: dict
 ) -> None:
     before = counts(live_server)
-    response = http.post(f"{API}/runs/log-metric", json={"run_id": run_id, **payload})
+    response = api.post(f"{API}/runs/log-metric", json={"run_id": run_id, **payload})
     assert_mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
     assert counts(live_server) == before
 
 
-def test_batch_over_limits_writes_nothing(http: httpx.Client, live_server: LiveServer, run_id: str) -> None:
+def test_batch_over_limits_writes_nothing(api: httpx.Client, live_server: LiveServer, run_id: str) -> None:
     before = counts(live_server)
     metrics = [{"key": "m", "value": 1.0, "timestamp": 1, "step": i} for i in range(1001)]
-    response = http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": metrics})
+    response = api.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": metrics})
     assert_mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
     # A batch with one bad entry at the end is rejected whole: no partial writes.
     mixed = [{"key": "ok", "value": 1.0, "timestamp": 1, "step": i} for i in range(10)] + [{"key": "bad", "value": "x"}]
-    response = http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": mixed})
+    response = api.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": mixed})
     assert_mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
     params = [{"key": "p", "value": "1"}, {"key": "q", "value": "x" * 6001}]
-    response = http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "params": params})
+    response = api.post(f"{API}/runs/log-batch", json={"run_id": run_id, "params": params})
     assert_mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
     assert counts(live_server) == before
 
 
-def test_oversized_body(http: httpx.Client, live_server: LiveServer, run_id: str) -> None:
+def test_oversized_body(api: httpx.Client, live_server: LiveServer, run_id: str) -> None:
     before = counts(live_server)
     huge = (
         b'{"run_id": "' + run_id.encode() + b'", "tags": [{"key": "k", "value": "' + b"x" * (17 * 1024 * 1024) + b'"}]}'
     )
-    response = http.post(f"{API}/runs/log-batch", content=huge, headers={"content-type": "application/json"})
+    response = api.post(f"{API}/runs/log-batch", content=huge, headers={"content-type": "application/json"})
     assert_mlflow_error(response, 413, "REQUEST_TOO_LARGE")
     assert counts(live_server) == before
 
@@ -162,7 +162,7 @@ def _raw(server: LiveServer, method: str, raw_path: str, body: bytes | None = No
         f"{ART}/%2E%2E/%2E%2E/etc/passwd",
         f"{ART}/%252E%252E/%252E%252E/etc/passwd",
         f"{ART}//etc/passwd",
-        f"{ART}/0/%2Fetc%2Fpasswd",
+        f"{ART}/%2Fetc%2Fpasswd",
         f"{ART}/0/..\\..\\windows",
         f"{ART}?path=../../etc",
         f"{ART}?path=%2E%2E/%2E%2E",
@@ -193,29 +193,29 @@ def test_artifact_traversal_is_refused(live_server: LiveServer, raw_path: str) -
     ],
 )
 def test_injection_filters_are_refused(
-    http: httpx.Client, live_server: LiveServer, run_id: str, filter_string: str
+    api: httpx.Client, live_server: LiveServer, run_id: str, filter_string: str
 ) -> None:
-    exp_id = http.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["info"]["experiment_id"]
+    exp_id = api.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["info"]["experiment_id"]
     before = counts(live_server)
-    response = http.post(f"{API}/runs/search", json={"experiment_ids": [exp_id], "filter": filter_string})
+    response = api.post(f"{API}/runs/search", json={"experiment_ids": [exp_id], "filter": filter_string})
     assert_mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
     assert counts(live_server) == before
 
 
 def test_injection_inside_a_quoted_value_matches_nothing(
-    http: httpx.Client, live_server: LiveServer, run_id: str
+    api: httpx.Client, live_server: LiveServer, run_id: str
 ) -> None:
-    exp_id = http.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["info"]["experiment_id"]
+    exp_id = api.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["info"]["experiment_id"]
     before = counts(live_server)
     evil = "params.x = 'a'' OR ''1''=''1' AND tags.`t'; DROP TABLE runs;--` = 'v'"
-    response = http.post(f"{API}/runs/search", json={"experiment_ids": [exp_id], "filter": evil})
+    response = api.post(f"{API}/runs/search", json={"experiment_ids": [exp_id], "filter": evil})
     assert response.status_code in (200, 400)
     if response.status_code == 200:
         assert response.json().get("runs", []) == []
     assert counts(live_server) == before
-    assert http.get(f"{API}/runs/get", params={"run_id": run_id}).status_code == 200
+    assert api.get(f"{API}/runs/get", params={"run_id": run_id}).status_code == 200
 
 
-def test_bad_page_token(http: httpx.Client, run_id: str) -> None:
-    response = http.post(f"{API}/runs/search", json={"experiment_ids": ["0"], "page_token": "%%%not-base64"})
+def test_bad_page_token(api: httpx.Client, run_id: str) -> None:
+    response = api.post(f"{API}/runs/search", json={"experiment_ids": ["0"], "page_token": "%%%not-base64"})
     assert_mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")

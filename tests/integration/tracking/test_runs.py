@@ -34,6 +34,7 @@ def test_create_get_update_end(client: MlflowClient, experiment_id: str) -> None
 
 
 def test_fluent_run_reopen(client: MlflowClient, experiment_id: str) -> None:
+    mlflow.set_experiment(experiment_id=experiment_id)
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_param("alpha", 0.5)
     assert client.get_run(run.info.run_id).info.status == "FINISHED"
