@@ -11,7 +11,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    Engine,
+    Float,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    insert,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
 
 from cnai._clock import now_ms
 from cnai.db.engine import read_tx, write_tx
@@ -319,15 +336,49 @@ def _upsert_tags(conn: Connection, run_id: str, items: Sequence[tuple[str, str]]
 # it on SQLite, and run reads dominate the client's call counts (see MLFLOW_REST.md, pitfalls).
 _IDS = bindparam("ids", expanding=True)
 _SELECT_RUNS = select(runs).where(runs.c.run_uuid.in_(_IDS))
-_SELECT_LATEST = select(latest_metrics).where(latest_metrics.c.run_uuid.in_(_IDS))
-_SELECT_PARAMS = select(params).where(params.c.run_uuid.in_(_IDS))
-_SELECT_TAGS = select(run_tags).where(run_tags.c.run_uuid.in_(_IDS))
+
+
+def _nulls(*types: Any) -> list[Any]:
+    return [cast(null(), t) for t in types]
+
+
+# A run's metrics, params, tags and model outputs in one UNION ALL: one statement instead of four,
+# which matters most on PostgreSQL, where every statement is a network round trip.
+# Columns: kind, run_uuid, key, text, number, is_nan, timestamp, step.
+_SELECT_DATA = union_all(
+    select(
+        literal("m"),
+        latest_metrics.c.run_uuid,
+        latest_metrics.c.key,
+        cast(null(), Text),
+        latest_metrics.c.value,
+        latest_metrics.c.is_nan,
+        latest_metrics.c.timestamp,
+        latest_metrics.c.step,
+    ).where(latest_metrics.c.run_uuid.in_(_IDS)),
+    select(
+        literal("p"), params.c.run_uuid, params.c.key, params.c.value, *_nulls(Float, Boolean, BigInteger, BigInteger)
+    ).where(params.c.run_uuid.in_(_IDS)),
+    select(
+        literal("t"),
+        run_tags.c.run_uuid,
+        run_tags.c.key,
+        run_tags.c.value,
+        *_nulls(Float, Boolean, BigInteger, BigInteger),
+    ).where(run_tags.c.run_uuid.in_(_IDS)),
+    select(
+        literal("o"),
+        run_outputs.c.run_uuid,
+        run_outputs.c.model_id,
+        *_nulls(Text, Float, Boolean, BigInteger),
+        run_outputs.c.step,
+    ).where(run_outputs.c.run_uuid.in_(_IDS)),
+)
 _SELECT_INPUTS = (
     select(run_inputs.c.run_uuid, run_inputs.c.tags, datasets)
     .join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid)
     .where(run_inputs.c.run_uuid.in_(_IDS))
 )
-_SELECT_OUTPUTS = select(run_outputs).where(run_outputs.c.run_uuid.in_(_IDS))
 _DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
 
 
@@ -338,26 +389,21 @@ def _load_runs(conn: Connection, run_ids: list[str]) -> list[dict[str, Any]]:
     ids = {"ids": run_ids}
     infos = {r["run_uuid"]: r for r in conn.execute(_SELECT_RUNS, ids).mappings()}
     data: dict[str, dict[str, list[Any]]] = {rid: {"metrics": [], "params": [], "tags": []} for rid in infos}
-    for m in conn.execute(_SELECT_LATEST, ids):
-        data[m.run_uuid]["metrics"].append(
-            {
-                "key": m.key,
-                "value": metric_points.wire_value(m.value, m.is_nan),
-                "timestamp": m.timestamp,
-                "step": m.step,
-            }
-        )
-    for p in conn.execute(_SELECT_PARAMS, ids):
-        data[p.run_uuid]["params"].append({"key": p.key, "value": p.value})
-    for t in conn.execute(_SELECT_TAGS, ids):
-        data[t.run_uuid]["tags"].append({"key": t.key, "value": t.value})
+    outputs: dict[str, list[dict[str, Any]]] = {}
+    for kind, rid, key, text, number, is_nan, timestamp, step in conn.execute(_SELECT_DATA, ids):
+        if kind == "m":
+            value = metric_points.wire_value(number, is_nan)
+            data[rid]["metrics"].append({"key": key, "value": value, "timestamp": timestamp, "step": step})
+        elif kind == "p":
+            data[rid]["params"].append({"key": key, "value": text})
+        elif kind == "t":
+            data[rid]["tags"].append({"key": key, "value": text})
+        else:
+            outputs.setdefault(rid, []).append({"model_id": key, "step": step})
     inputs: dict[str, list[dict[str, Any]]] = {}
     for row in conn.execute(_SELECT_INPUTS, ids).mappings():
         dataset = {k: row[k] for k in _DATASET_FIELDS if row[k]}
         inputs.setdefault(row["run_uuid"], []).append({"tags": orjson.loads(row["tags"]), "dataset": dataset})
-    outputs: dict[str, list[dict[str, Any]]] = {}
-    for o in conn.execute(_SELECT_OUTPUTS, ids):
-        outputs.setdefault(o.run_uuid, []).append({"model_id": o.model_id, "step": o.step})
     result = []
     for rid in run_ids:
         info = infos.get(rid)
