@@ -46,7 +46,11 @@ def write_points(conn: Connection, run_id: str, points: list[MetricPoint]) -> No
             latest[key] = (step, timestamp, value, is_nan)
     for key in latest:
         check_key(key, "metric")
-    conn.exec_driver_sql(_insert_sql(conn), rows)
+    if conn.dialect.name == "postgresql":
+        # One statement with one array per column: executemany would cost a round trip per row.
+        conn.exec_driver_sql(_PG_UNNEST_INSERT, tuple(list(col) for col in zip(*rows, strict=True)))
+    else:
+        conn.exec_driver_sql(_insert_sql(conn), rows)
     conn.execute(
         _latest_upsert(conn),
         [
@@ -66,6 +70,13 @@ _POINT_COLUMNS = (
     "model_id",
     "dataset_name",
     "dataset_digest",
+)
+
+
+_PG_UNNEST_INSERT = (
+    f"INSERT INTO metrics ({', '.join(_POINT_COLUMNS)}) SELECT * FROM unnest("
+    "%s::varchar[], %s::varchar[], %s::float8[], %s::bool[], %s::bigint[], %s::bigint[], "
+    "%s::varchar[], %s::varchar[], %s::varchar[]) ON CONFLICT DO NOTHING"
 )
 
 
