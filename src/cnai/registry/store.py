@@ -478,17 +478,17 @@ def _load_models(conn: Connection, refs: list[int]) -> list[dict[str, Any]]:
         aliases.setdefault(a["model_ref"], []).append({"alias": a["alias"], "version": str(a["version"])})
     # latest_versions: the newest version in each stage, as MLflow reports it.
     latest: dict[int, dict[str, int]] = {}
-    for v in conn.execute(
+    for ref, number, stage in conn.execute(
         select(model_versions.c.model_ref, model_versions.c.version, model_versions.c.current_stage).where(
             model_versions.c.model_ref.in_(refs)
         )
     ):
-        stages = latest.setdefault(v.model_ref, {})
-        stages[v.current_stage] = max(stages.get(v.current_stage, 0), v.version)
+        stages = latest.setdefault(ref, {})
+        stages[stage] = max(stages.get(stage, 0), number)
     latest_rows = _load_versions(conn, [(ref, n) for ref, st in latest.items() for n in st.values()])
     by_ref: dict[str, list[dict[str, Any]]] = {}
-    for v in latest_rows:
-        by_ref.setdefault(v["name"], []).append(v)
+    for version in latest_rows:
+        by_ref.setdefault(version["name"], []).append(version)
     result = []
     for ref in refs:
         r = rows.get(ref)

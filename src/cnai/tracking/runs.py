@@ -145,7 +145,8 @@ class RunStore:
                 conn.execute(update(runs).where(runs.c.run_uuid == run_id).values(**values))
             if run_name:
                 _upsert_tags(conn, run_id, [(RUN_NAME_TAG, run_name)])
-            return _load_runs(conn, [run_id])[0]["info"]
+            info: dict[str, Any] = _load_runs(conn, [run_id])[0]["info"]
+            return info
 
     def set_lifecycle(self, run_id: str, stage: str) -> None:
         with write_tx(self.engine) as conn:
@@ -334,7 +335,7 @@ def _upsert_tags(conn: Connection, run_id: str, items: Sequence[tuple[str, str]]
 
 # Statements for the read path are built once: constructing a select() costs more than running
 # it on SQLite, and run reads dominate the client's call counts (see MLFLOW_REST.md, pitfalls).
-_IDS = bindparam("ids", expanding=True)
+_IDS: Any = bindparam("ids", expanding=True)
 _SELECT_RUNS = select(runs).where(runs.c.run_uuid.in_(_IDS))
 
 

@@ -35,7 +35,7 @@ def routes(prefixes: Sequence[str], store: ArtifactStore, max_upload_bytes: int)
                     raise PayloadTooLarge(f"Artifact exceeds the upload limit of {max_upload_bytes} bytes")
                 spool.write(chunk)
             spool.seek(0)
-            await run_in_threadpool(store.write, path, spool)
+            await run_in_threadpool(store.write, path, spool)  # type: ignore[arg-type]  # file-like
         finally:
             spool.close()
         return ok()

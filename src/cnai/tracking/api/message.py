@@ -18,6 +18,10 @@ from cnai.errors import InvalidArgument, PayloadTooLarge
 _SPECIAL_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
+Str = str  # aliases: the methods below shadow these builtins inside the class body
+List = list
+
+
 class Message:
     """Typed view of one request message."""
 
@@ -32,13 +36,13 @@ class Message:
     def fields(self) -> dict[str, Any]:
         return self._data
 
-    def raw(self, name: str) -> Any:
+    def raw(self, name: Str) -> Any:
         return self._data.get(name)
 
-    def has(self, name: str) -> bool:
+    def has(self, name: Str) -> bool:
         return self._data.get(name) is not None
 
-    def str(self, name: str, default: str | None = None, *, required: bool = False) -> Any:
+    def str(self, name: Str, default: Str | None = None, *, required: bool = False) -> Any:
         value = self._data.get(name)
         if value is None or (value == "" and required):
             if required:
@@ -50,7 +54,7 @@ class Message:
             raise InvalidArgument(f"Invalid value {_short(value)} for parameter '{name}': expected a string")
         return value
 
-    def int(self, name: str, default: int | None = None, *, required: bool = False) -> Any:
+    def int(self, name: Str, default: int | None = None, *, required: bool = False) -> Any:
         value = self._data.get(name)
         if value is None or value == "":
             if required:
@@ -60,7 +64,7 @@ class Message:
             value = value[0]
         return to_int(value, name)
 
-    def float(self, name: str, *, required: bool = False) -> Any:
+    def float(self, name: Str, *, required: bool = False) -> Any:
         value = self._data.get(name)
         if value is None:
             if required:
@@ -68,7 +72,7 @@ class Message:
             return None
         return to_float(value, name)
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def bool(self, name: Str, default: bool = False) -> bool:
         value = self._data.get(name)
         if value is None:
             return default
@@ -80,7 +84,7 @@ class Message:
             return value.lower() == "true"
         raise InvalidArgument(f"Invalid value {_short(value)} for parameter '{name}': expected a boolean")
 
-    def list(self, name: str) -> list[Any]:
+    def list(self, name: Str) -> List[Any]:
         value = self._data.get(name)
         if value is None:
             return []
@@ -89,14 +93,14 @@ class Message:
             return [value]
         return value
 
-    def str_list(self, name: str) -> list[str]:
+    def str_list(self, name: Str) -> List[Str]:
         values = self.list(name)
         for v in values:
             if not isinstance(v, str):
                 raise InvalidArgument(f"Invalid value {_short(v)} in '{name}': expected strings")
         return values
 
-    def key_values(self, name: str) -> list[tuple[str, str]]:
+    def key_values(self, name: Str) -> List[tuple[Str, Str]]:
         """A repeated ``{key, value}`` field (tags, params) as pairs."""
         pairs = []
         for item in self.list(name):

@@ -63,7 +63,7 @@ def _dataset_inputs(m: Message) -> list[dict[str, Any]]:
         if not isinstance(item, dict) or not isinstance(item.get("dataset"), dict):
             raise InvalidArgument("Each entry of 'datasets' needs a 'dataset' object")
         ds = item["dataset"]
-        fields = {}
+        fields: dict[str, str | None] = {}
         for name in ("name", "digest", "source_type", "source"):
             value = ds.get(name)
             if not isinstance(value, str) or not value:
