@@ -33,8 +33,9 @@ def server(
 ) -> None:
     """Run the control plane: an MLflow-compatible tracking server, model registry and artifact proxy.
 
-    Point the stock mlflow client at it with MLFLOW_TRACKING_URI=http://HOST:PORT. Every option can
-    also be set with a CNAI_* environment variable (CNAI_STORE, CNAI_ARTIFACTS, CNAI_PORT, ...).
+    Point the stock mlflow client at it with MLFLOW_TRACKING_URI=http://HOST:PORT.
+
+    Every option can also be set with a CNAI_* environment variable (CNAI_STORE, CNAI_PORT, ...).
     """
     from cnai.server.run import serve
 
