@@ -93,3 +93,16 @@ def test_unknown_experiment_is_404(client: MlflowClient) -> None:
     with pytest.raises(MlflowException) as info:
         client.get_experiment("987654321")
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_ajax_api_prefix_answers_the_same(client: MlflowClient, live_server) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    name = _name("ajax")
+    exp_id = client.create_experiment(name)
+    for prefix in ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow"):
+        got = httpx.get(f"{live_server.url}{prefix}/experiments/get", params={"experiment_id": exp_id})
+        assert got.json()["experiment"]["name"] == name
+    listing = httpx.get(f"{live_server.url}/ajax-api/2.0/mlflow-artifacts/artifacts", params={"path": "nothing-here"})
+    assert listing.status_code == 200
+    assert listing.json() == {}
