@@ -8,6 +8,7 @@ the package reads ``os.environ``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,7 +31,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     max_json_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     s3_endpoint_url: str = Field(default="", description="Endpoint for S3-compatible stores.")
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     tracking_uri: str = Field(
         default="http://127.0.0.1:8080",
         validation_alias=AliasChoices("tracking_uri", "CNAI_TRACKING_URI", "MLFLOW_TRACKING_URI"),

@@ -27,7 +27,11 @@ class ApiClient:
         except httpx.TransportError:
             fail(f"No cnai server answers at {self.base}. Start one with `cnai server`, or set --tracking-uri.")
             raise  # unreachable
-        body: dict[str, Any] = response.json() if response.content else {}
+        try:
+            body: dict[str, Any] = response.json() if response.content else {}
+        except ValueError:
+            fail(f"{self.base} answered HTTP {response.status_code} with a body that is not JSON: is it a cnai server?")
+            raise  # unreachable
         if response.status_code >= 400:
             fail(f"{body.get('error_code', response.status_code)}: {body.get('message', response.text)}")
         return body

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import typer
+from sqlalchemy import Engine
 
 from cnai.cli._common import build_settings, console, guarded
+from cnai.errors import Unavailable
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Manage the control-plane database.", no_args_is_help=True)
 
@@ -20,10 +27,20 @@ def upgrade(
 
     settings = build_settings(store=store)
     engine = guarded(lambda: make_engine(settings.store))
-    before = current_revision(engine)
-    run_upgrade(engine)
+    before = guarded(lambda: _revision(engine, current_revision))
+    guarded(lambda: _revision(engine, run_upgrade))
     after = current_revision(engine)
     if before == after:
         console.print(f"Database already at revision [bold]{after}[/].")
     else:
         console.print(f"Upgraded database from [bold]{before or 'empty'}[/] to [bold]{after}[/].")
+
+
+def _revision(engine: Engine, action: Callable[[Engine], T]) -> T:
+    """Run a migration step; an unreachable database becomes one readable error line."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return action(engine)
+    except OperationalError as exc:
+        raise Unavailable(f"Cannot reach the database: {str(exc.orig).strip().splitlines()[0]}") from None

@@ -59,7 +59,7 @@ def show_model(
     """Show a registered model and all of its versions."""
     api = ApiClient(build_settings(tracking_uri=tracking_uri))
     model = api.call("GET", "registered-models/get", name=name)["registered_model"]
-    quoted = name.replace("'", "\\'")
+    quoted = name.replace("'", "''")  # the filter grammar escapes a quote by doubling it
     versions = api.paged(
         "GET",
         "model-versions/search",

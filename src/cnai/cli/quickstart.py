@@ -94,8 +94,12 @@ def _quiet_mlflow() -> None:
 
 class _Server:
     def __init__(self, home: Path, port: int, log: Any) -> None:
-        env = {**os.environ, "CNAI_HOME": str(home)}
-        cmd = [sys.executable, "-m", "cnai.cli.main", "server", "--port", str(port), "--log-level", "warning"]
+        # A private server: the user's own CNAI_* settings (a production store, a token) stay out.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CNAI_")}
+        env["CNAI_HOME"] = str(home)
+        cmd = [sys.executable, "-m", "cnai.cli.main", "server", "--host", "127.0.0.1", "--port", str(port)]
+        cmd += ["--store", f"sqlite:///{home / 'cnai.db'}", "--artifacts", (home / "artifacts").as_uri()]
+        cmd += ["--log-level", "warning"]
         self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def __enter__(self) -> _Server:

@@ -46,8 +46,8 @@ def check_version(version: str | int | None) -> int:
         number = int(str(version))
     except ValueError:
         raise InvalidArgument(f"Model version must be an integer, got {version!r}") from None
-    if number < 1:
-        raise InvalidArgument(f"Model version must be positive, got {version!r}")
+    if not 1 <= number <= 2**31 - 1:
+        raise InvalidArgument(f"Model version must be between 1 and 2147483647, got {version!r}")
     return number
 
 
@@ -402,8 +402,8 @@ def _model_ref(conn: Connection, name: str) -> int:
 
 
 def _version_key(conn: Connection, name: str, version: str) -> tuple[int, int]:
-    ref = _model_ref(conn, name)
     number = check_version(version)
+    ref = _model_ref(conn, name)
     found = conn.execute(
         select(model_versions.c.version).where(model_versions.c.model_ref == ref, model_versions.c.version == number)
     ).first()

@@ -82,7 +82,9 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
         Route("/health", _health, methods=["GET"]),
         Route("/version", _version, methods=["GET"]),
         Route("/api/3.0/mlflow/server-info", _server_info, methods=["GET"]),
-        *to_routes(API_PREFIXES, endpoints, max_body, inline=is_sqlite(plane.engine)),
+        # Inline handlers only where this process is SQLite's sole writer (see rpc.py); with several
+        # workers a handler could wait on another process's write lock and stall the loop.
+        *to_routes(API_PREFIXES, endpoints, max_body, inline=is_sqlite(plane.engine) and settings.workers == 1),
         *artifacts_api.routes(ARTIFACT_PREFIXES, plane.artifacts, MAX_UPLOAD_BYTES),
         Route("/", _index, methods=["GET"]),
     ]

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cnai._clock import now_ms
 from cnai.db.engine import read_tx, write_tx
 from cnai.db.schema import experiment_tags, experiments, runs
+from cnai.db.upsert import upsert_values
 from cnai.errors import AlreadyExists, InvalidArgument, NotFound
 from cnai.tracking import search
 from cnai.tracking.validation import (
@@ -62,11 +63,7 @@ class ExperimentStore:
             pass  # another process created it first
 
     def create(self, name: str, artifact_location: str | None, tags: Sequence[tuple[str, str]]) -> str:
-        name = name.strip() if name else ""
-        if not name:
-            raise InvalidArgument("Experiment name must be a non-empty string")
-        if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
-            raise InvalidArgument(f"Experiment name exceeds {MAX_EXPERIMENT_NAME_LENGTH} characters")
+        _check_name(name)
         for key, value in tags:
             check_key(key, "tag")
             check_value(value, MAX_TAG_VALUE_LENGTH, "Tag")
@@ -134,15 +131,14 @@ class ExperimentStore:
         return found[:max_results], next_token
 
     def rename(self, experiment_id: str, new_name: str) -> None:
-        if not new_name or not new_name.strip():
-            raise InvalidArgument("new_name must be a non-empty string")
-        exp_id = self._require_id(experiment_id)
+        _check_name(new_name)
+        exp_id = self._require_id(experiment_id, active=True)
         try:
             with write_tx(self.engine) as conn:
                 conn.execute(
                     update(experiments)
                     .where(experiments.c.experiment_id == exp_id)
-                    .values(name=new_name.strip(), last_update_time=now_ms())
+                    .values(name=new_name, last_update_time=now_ms())
                 )
         except IntegrityError:
             raise AlreadyExists(f"Experiment(name={new_name}) already exists.") from None
@@ -170,12 +166,12 @@ class ExperimentStore:
         check_value(value, MAX_TAG_VALUE_LENGTH, "Tag")
         exp_id = self._require_id(experiment_id, active=True)
         with write_tx(self.engine) as conn:
-            conn.execute(
-                delete(experiment_tags).where(
-                    and_(experiment_tags.c.experiment_id == exp_id, experiment_tags.c.key == key)
-                )
+            upsert_values(
+                conn,
+                experiment_tags,
+                [{"experiment_id": exp_id, "key": key, "value": value}],
+                ["experiment_id", "key"],
             )
-            conn.execute(insert(experiment_tags).values(experiment_id=exp_id, key=key, value=value))
 
     def delete_tag(self, experiment_id: str, key: str) -> None:
         exp_id = self._require_id(experiment_id, active=True)
@@ -227,9 +223,14 @@ class ExperimentStore:
             for r in rows
         ]
 
-    def count(self) -> int:
-        with read_tx(self.engine) as conn:
-            return int(conn.execute(select(func.count()).select_from(experiments)).scalar_one())
+
+def _check_name(name: str | None) -> None:
+    # Names are kept exactly as given (the stock server does not strip them): mlflow.set_experiment
+    # looks a name up by exact match before creating it.
+    if not name or not name.strip():
+        raise InvalidArgument("Experiment name must be a non-empty string")
+    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
+        raise InvalidArgument(f"Experiment name exceeds {MAX_EXPERIMENT_NAME_LENGTH} characters")
 
 
 def _view_stages(view_type: str | None) -> tuple[str, ...]:

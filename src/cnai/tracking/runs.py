@@ -54,8 +54,10 @@ from cnai.tracking.validation import (
     MAX_BATCH_PARAMS,
     MAX_BATCH_TAGS,
     MAX_BATCH_TOTAL,
+    MAX_KEY_LENGTH,
     MAX_PARAM_VALUE_LENGTH,
     MAX_RESULTS_RUNS,
+    MAX_RUN_NAME_LENGTH,
     MAX_TAG_VALUE_LENGTH,
     check_experiment_id,
     check_key,
@@ -88,7 +90,8 @@ class RunStore:
             check_value(value, MAX_TAG_VALUE_LENGTH, "Tag")
         if run_name and tag_map.get(RUN_NAME_TAG, run_name) != run_name:
             raise InvalidArgument("run_name and the mlflow.runName tag disagree")
-        name = run_name or tag_map.get(RUN_NAME_TAG) or random_run_name()
+        name = check_value(run_name or tag_map.get(RUN_NAME_TAG) or random_run_name(), MAX_RUN_NAME_LENGTH, "Run name")
+        check_value(user_id or "", MAX_KEY_LENGTH, "user_id")
         tag_map[RUN_NAME_TAG] = name
         if user_id:
             tag_map.setdefault(USER_TAG, user_id)
@@ -138,7 +141,7 @@ class RunStore:
         if end_time is not None:
             values["end_time"] = end_time
         if run_name:
-            values["name"] = run_name
+            values["name"] = check_value(run_name, MAX_RUN_NAME_LENGTH, "Run name")
         with write_tx(self.engine) as conn:
             _require_active(conn, run_id)
             if values:
@@ -203,16 +206,19 @@ class RunStore:
             exp_id = _require_active(conn, run_id)
             for item in dataset_inputs:
                 ds = item["dataset"]
-                existing = conn.execute(
+                # Insert-or-ignore, then read: two runs logging the same dataset at once both succeed.
+                conn.execute(
+                    insert_for(conn, datasets)
+                    .values(dataset_uuid=uuid.uuid4().hex, experiment_id=exp_id, **ds)
+                    .on_conflict_do_nothing(index_elements=["experiment_id", "name", "digest"])
+                )
+                dataset_uuid = conn.execute(
                     select(datasets.c.dataset_uuid).where(
                         datasets.c.experiment_id == exp_id,
                         datasets.c.name == ds["name"],
                         datasets.c.digest == ds["digest"],
                     )
-                ).scalar()
-                dataset_uuid = existing or uuid.uuid4().hex
-                if existing is None:
-                    conn.execute(insert(datasets).values(dataset_uuid=dataset_uuid, experiment_id=exp_id, **ds))
+                ).scalar_one()
                 stmt = insert_for(conn, run_inputs).values(
                     run_uuid=run_id, dataset_uuid=dataset_uuid, tags=orjson.dumps(item["tags"]).decode()
                 )
@@ -317,12 +323,30 @@ def _insert_params(conn: Connection, run_id: str, items: Sequence[tuple[str, str
                 f"value='{old}' for run ID='{run_id}'. Attempted logging new value '{wanted[key]}'."
             )
     new_rows = [{"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing]
-    if new_rows:
-        conn.execute(insert(params), new_rows)
+    if not new_rows:
+        return
+    # A concurrent request (a client retry, say) may insert the same key between our read and this
+    # write: skip conflicts, then compare again so a different value is still refused.
+    conn.execute(insert_for(conn, params).on_conflict_do_nothing(), new_rows)
+    stored = dict(
+        conn.execute(
+            select(params.c.key, params.c.value).where(
+                params.c.run_uuid == run_id, params.c.key.in_([r["key"] for r in new_rows])
+            )
+        ).all()
+    )
+    for row in new_rows:
+        if stored.get(row["key"]) != row["value"]:
+            raise InvalidArgument(
+                f"Changing param values is not allowed. Param with key='{row['key']}' was already logged "
+                f"with value='{stored.get(row['key'])}' for run ID='{run_id}'."
+            )
 
 
 def _upsert_tags(conn: Connection, run_id: str, items: Sequence[tuple[str, str]]) -> None:
     tags = dict(items)
+    if RUN_NAME_TAG in tags:
+        check_value(tags[RUN_NAME_TAG], MAX_RUN_NAME_LENGTH, "Run name")
     upsert_values(
         conn,
         run_tags,

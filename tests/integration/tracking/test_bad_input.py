@@ -79,6 +79,10 @@ def test_malformed_json(api: httpx.Client, live_server: LiveServer, path: str, b
         ("POST", "/experiments/create", {"name": ""}, 400, "INVALID_PARAMETER_VALUE"),
         ("POST", "/experiments/create", {"name": "t", "tags": "not-a-list"}, 400, "INVALID_PARAMETER_VALUE"),
         ("GET", "/no/such/endpoint", {}, 404, "ENDPOINT_NOT_FOUND"),
+        ("POST", "/runs/create", {"experiment_id": "0", "start_time": 10**20}, 400, "INVALID_PARAMETER_VALUE"),
+        ("POST", "/runs/create", {"experiment_id": "0", "run_name": "x" * 251}, 400, "INVALID_PARAMETER_VALUE"),
+        ("GET", "/model-versions/get", {"name": "m", "version": "3000000000"}, 400, "INVALID_PARAMETER_VALUE"),
+        ("POST", "/experiments/create", {"name": "n" * 501}, 400, "INVALID_PARAMETER_VALUE"),
     ],
 )
 def test_unknown_ids_and_wrong_types(
@@ -107,6 +111,8 @@ def test_unknown_ids_and_wrong_types(
         {"key": "m", "value": 1.0, "timestamp": 1, "step": [1]},
         {"key": "../../etc", "value": 1.0, "timestamp": 1},
         {"key": "m", "value": True, "timestamp": 1},
+        {"key": "m", "value": 1.0, "timestamp": 1, "step": 2**63},
+        {"key": "m", "value": 1.0, "timestamp": 1, "model_id": "m" * 65},
     ],
 )
 def test_wrong_metric_types_write_nothing(

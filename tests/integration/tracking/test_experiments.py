@@ -106,3 +106,11 @@ def test_ajax_api_prefix_answers_the_same(client: MlflowClient, live_server) -> 
     listing = httpx.get(f"{live_server.url}/ajax-api/2.0/mlflow-artifacts/artifacts", params={"path": "nothing-here"})
     assert listing.status_code == 200
     assert listing.json() == {}
+
+
+def test_names_are_kept_exactly(client: MlflowClient) -> None:
+    name = f" spaced {uuid.uuid4().hex[:6]} "
+    first = mlflow.set_experiment(name)
+    again = mlflow.set_experiment(name)
+    assert first.experiment_id == again.experiment_id
+    assert client.get_experiment(first.experiment_id).name == name

@@ -33,3 +33,19 @@ def test_sqlite_schema_matches_models(tmp_path: Path) -> None:
 def test_postgres_schema_matches_models() -> None:
     with postgres_database() as url:
         _assert_in_sync(url)
+
+
+@pytest.mark.postgres
+def test_concurrent_upgrades_on_an_empty_postgres_database() -> None:
+    """Several processes (servers, replicas) starting on one empty database at once."""
+    import subprocess
+    import sys
+
+    with postgres_database() as url:
+        cmd = [sys.executable, "-m", "cnai.cli.main", "db", "upgrade", "--store", url]
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(3)]
+        outputs = [p.communicate(timeout=120)[0].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], outputs
+        engine = make_engine(url)
+        assert current_revision(engine) == "0001"
+        engine.dispose()

@@ -35,7 +35,8 @@ def test_default_experiment_exists_once(stores: tuple[ExperimentStore, RunStore]
     experiments, _ = stores
     experiments.ensure_default()
     assert experiments.get("0")["name"] == "Default"
-    assert experiments.count() == 1
+    found, _ = experiments.search("ALL", None, None, 100, None)
+    assert [e["name"] for e in found] == ["Default"]
 
 
 def test_create_sets_name_tag_and_user(stores: tuple[ExperimentStore, RunStore], run_id: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,9 +18,20 @@ from starlette.routing import Route
 
 from cnai.artifacts import ArtifactStore, safe_relpath
 from cnai.errors import PayloadTooLarge
-from cnai.tracking.api.responses import JSON, ok
+from cnai.tracking.api.responses import JSON, error_response, ok
 
 SPOOL_BYTES = 8 * 1024 * 1024
+FLUSH_BYTES = 1024 * 1024
+
+
+def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            return error_response(exc, request)
+
+    return endpoint
 
 
 def routes(prefixes: Sequence[str], store: ArtifactStore, max_upload_bytes: int) -> list[Route]:
@@ -29,11 +40,16 @@ def routes(prefixes: Sequence[str], store: ArtifactStore, max_upload_bytes: int)
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
         try:
             size = 0
+            pending = bytearray()
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > max_upload_bytes:
                     raise PayloadTooLarge(f"Artifact exceeds the upload limit of {max_upload_bytes} bytes")
-                spool.write(chunk)
+                pending += chunk
+                if len(pending) >= FLUSH_BYTES:  # past the spool size these are disk writes: off the loop
+                    await run_in_threadpool(spool.write, bytes(pending))
+                    pending.clear()
+            await run_in_threadpool(spool.write, bytes(pending))
             spool.seek(0)
             await run_in_threadpool(store.write, path, spool)  # type: ignore[arg-type]  # file-like
         finally:
@@ -69,9 +85,9 @@ def routes(prefixes: Sequence[str], store: ArtifactStore, max_upload_bytes: int)
     for prefix in prefixes:
         base = f"{prefix}/artifacts"
         result += [
-            Route(base, listing, methods=["GET"]),
-            Route(base + "/{path:path}", upload, methods=["PUT"]),
-            Route(base + "/{path:path}", download, methods=["GET"]),
-            Route(base + "/{path:path}", delete, methods=["DELETE"]),
+            Route(base, _guarded(listing), methods=["GET"]),
+            Route(base + "/{path:path}", _guarded(upload), methods=["PUT"]),
+            Route(base + "/{path:path}", _guarded(download), methods=["GET"]),
+            Route(base + "/{path:path}", _guarded(delete), methods=["DELETE"]),
         ]
     return result

@@ -36,12 +36,6 @@ class Message:
     def fields(self) -> dict[str, Any]:
         return self._data
 
-    def raw(self, name: Str) -> Any:
-        return self._data.get(name)
-
-    def has(self, name: Str) -> bool:
-        return self._data.get(name) is not None
-
     def str(self, name: Str, default: Str | None = None, *, required: bool = False) -> Any:
         value = self._data.get(name)
         if value is None or (value == "" and required):
@@ -63,14 +57,6 @@ class Message:
         if isinstance(value, list) and len(value) == 1:
             value = value[0]
         return to_int(value, name)
-
-    def float(self, name: Str, *, required: bool = False) -> Any:
-        value = self._data.get(name)
-        if value is None:
-            if required:
-                raise InvalidArgument(f"Missing value for required parameter '{name}'.")
-            return None
-        return to_float(value, name)
 
     def bool(self, name: Str, default: bool = False) -> bool:
         value = self._data.get(name)
@@ -117,19 +103,28 @@ class Message:
         return pairs
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def to_int(value: Any, name: str) -> int:
+    """An int64, as proto3 JSON allows it (number or numeric string); anything else is refused."""
+    number: int | None = None
     if isinstance(value, bool):
-        raise InvalidArgument(f"Invalid value {_short(value)} for parameter '{name}': expected an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
-            pass
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise InvalidArgument(f"Invalid value {_short(value)} for parameter '{name}': expected an integer")
+            number = None
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if number is None:
+        raise InvalidArgument(f"Invalid value {_short(value)} for parameter '{name}': expected an integer")
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise InvalidArgument(f"Value {_short(value)} for parameter '{name}' is out of the int64 range")
+    return number
 
 
 def to_float(value: Any, name: str) -> float:

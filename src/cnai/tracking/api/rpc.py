@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cnai.tracking.api.message import Message, read_message
-from cnai.tracking.api.responses import ok
+from cnai.tracking.api.responses import error_response, ok
 
 Handler = Callable[[Message], dict[str, Any] | None]
 
@@ -49,11 +49,14 @@ def to_routes(
 
 def _wrap(handler: Handler, max_body_bytes: int, *, inline: bool) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
-        message = await read_message(request, max_body_bytes)
-        if request.path_params:
-            message = message.merged(request.path_params)
-        if inline:
-            return ok(handler(message))
-        return ok(await run_in_threadpool(handler, message))
+        try:
+            message = await read_message(request, max_body_bytes)
+            if request.path_params:
+                message = message.merged(request.path_params)
+            if inline:
+                return ok(handler(message))
+            return ok(await run_in_threadpool(handler, message))
+        except Exception as exc:
+            return error_response(exc, request)
 
     return endpoint

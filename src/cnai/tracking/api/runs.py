@@ -6,7 +6,7 @@ from typing import Any
 
 from cnai._clock import now_ms
 from cnai.errors import InvalidArgument
-from cnai.tracking.api.message import Message, to_float, to_int
+from cnai.tracking.api.message import INT64_MAX, INT64_MIN, Message, to_float, to_int
 from cnai.tracking.api.rpc import Endpoint
 from cnai.tracking.metrics import MetricPoint
 from cnai.tracking.runs import RunStore
@@ -34,26 +34,28 @@ def metric_point(item: Any) -> MetricPoint:
             raise InvalidArgument(f"Missing value for required parameter 'value' of metric {key!r}")
         value = to_float(value, "value")
     timestamp = item.get("timestamp")
-    if type(timestamp) is not int:
+    if type(timestamp) is not int or not INT64_MIN <= timestamp <= INT64_MAX:
         timestamp = now_ms() if timestamp in (None, "") else to_int(timestamp, "timestamp")
     step = item.get("step", 0)
-    if type(step) is not int:
+    if type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
         step = 0 if step in (None, "") else to_int(step, "step")
     model_id = item.get("model_id")
     dataset_name = item.get("dataset_name")
     dataset_digest = item.get("dataset_digest")
     if model_id is not None or dataset_name is not None or dataset_digest is not None:
-        model_id = _opt_str(model_id, "model_id")
-        dataset_name = _opt_str(dataset_name, "dataset_name")
-        dataset_digest = _opt_str(dataset_digest, "dataset_digest")
+        model_id = _opt_str(model_id, "model_id", 64)
+        dataset_name = _opt_str(dataset_name, "dataset_name", 500)
+        dataset_digest = _opt_str(dataset_digest, "dataset_digest", 36)
     return MetricPoint(key, value, timestamp, step, model_id, dataset_name, dataset_digest)
 
 
-def _opt_str(value: Any, name: str) -> str | None:
+def _opt_str(value: Any, name: str, limit: int | None = None) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise InvalidArgument(f"Invalid value for '{name}': expected a string")
+    if limit is not None and len(value) > limit:
+        raise InvalidArgument(f"'{name}' is longer than {limit} characters")
     return value
 
 
@@ -64,11 +66,11 @@ def _dataset_inputs(m: Message) -> list[dict[str, Any]]:
             raise InvalidArgument("Each entry of 'datasets' needs a 'dataset' object")
         ds = item["dataset"]
         fields: dict[str, str | None] = {}
-        for name in ("name", "digest", "source_type", "source"):
+        for name, limit in (("name", 500), ("digest", 36), ("source_type", 36), ("source", None)):
             value = ds.get(name)
             if not isinstance(value, str) or not value:
                 raise InvalidArgument(f"Dataset field '{name}' must be a non-empty string")
-            fields[name] = value
+            fields[name] = _opt_str(value, name, limit)
         for name in ("schema", "profile"):
             fields[name] = _opt_str(ds.get(name), name)
         tags = Message({"tags": item.get("tags") or []}).key_values("tags")
