@@ -447,9 +447,12 @@ def _load_runs(conn: Connection, run_ids: list[str]) -> list[dict[str, Any]]:
                 "lifecycle_stage": info["lifecycle_stage"],
             },
             "data": data[rid],
-            "inputs": {"dataset_inputs": inputs.get(rid, [])},
-            "outputs": {"model_outputs": outputs.get(rid, [])},
         }
+        # Like the stock server, leave out what is empty: the client parses every field it gets.
+        if rid in inputs:
+            run["inputs"] = {"dataset_inputs": inputs[rid]}
+        if rid in outputs:
+            run["outputs"] = {"model_outputs": outputs[rid]}
         if info["end_time"] is not None:
             run["info"]["end_time"] = info["end_time"]
         result.append(run)
