@@ -6,6 +6,7 @@ import typer
 
 from cnai import __version__
 from cnai.cli import db as db_cmd
+from cnai.cli import drift as drift_cmd
 from cnai.cli import experiments as experiments_cmd
 from cnai.cli import models as models_cmd
 from cnai.cli import quickstart as quickstart_cmd
@@ -38,6 +39,7 @@ def _root(
 
 app.command("server")(server_cmd.server)
 app.command("quickstart")(quickstart_cmd.quickstart)
+app.command("drift")(drift_cmd.drift)
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(experiments_cmd.app, name="experiments")
 app.add_typer(runs_cmd.app, name="runs")

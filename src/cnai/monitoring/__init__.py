@@ -1,0 +1,1 @@
+"""Monitoring: drift statistics, data quality and reports (pure functions over columns)."""
