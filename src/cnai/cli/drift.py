@@ -50,13 +50,11 @@ def drift(
 ) -> None:
     """Detect data drift between two datasets, the way Evidently's DataDriftPreset judges it.
 
-    Per column: the test used, its statistic, p-value or distance, threshold and verdict; then the
-    share of drifted columns and the dataset verdict (drift when the share is at least --drift-share).
-    Data-quality findings (missing values, type changes, values outside the reference range, unseen
-    categories, schema changes) are included in --json and --html output.
+    Per column: the test used, its statistic, p-value or distance, threshold and verdict; then the share of drifted columns and the dataset verdict (drift when the share is at least --drift-share).
 
-    Exit status: 0 no dataset drift, 1 dataset drift, 2 bad input (missing file, unknown column,
-    mismatched schema, unreadable data).
+    Data-quality findings (missing values, type changes, values outside the reference range, unseen categories, schema changes) are included in --json and --html output.
+
+    Exit status: 0 no dataset drift, 1 dataset drift, 2 bad input (missing file, unknown column, mismatched schema, unreadable data).
     """
     from cnai.monitoring.drift import DriftOptions, compare
     from cnai.monitoring.io import open_table
