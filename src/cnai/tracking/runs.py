@@ -106,21 +106,22 @@ class RunStore:
                 raise NotFound(f"No Experiment with id={experiment_id} exists")
             if exp.lifecycle_stage != "active":
                 raise InvalidArgument(f"The experiment {experiment_id} must be in the 'active' state.")
-            conn.execute(
-                insert(runs).values(
-                    run_uuid=run_id,
-                    experiment_id=exp_id,
-                    name=name,
-                    user_id=user_id or "",
-                    status="RUNNING",
-                    start_time=start_time or now_ms(),
-                    end_time=None,
-                    lifecycle_stage="active",
-                    artifact_uri=f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts",
-                )
-            )
+            row = {
+                "run_uuid": run_id,
+                "experiment_id": exp_id,
+                "name": name,
+                "user_id": user_id or "",
+                "status": "RUNNING",
+                "start_time": start_time or now_ms(),
+                "end_time": None,
+                "lifecycle_stage": "active",
+                "artifact_uri": f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts",
+            }
+            conn.execute(insert(runs).values(**row))
             conn.execute(insert(run_tags), [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()])
-            return _load_runs(conn, [run_id])[0]
+        # A new run holds exactly what was just written: answer from it rather than read it back.
+        tag_list = [{"key": k, "value": v} for k, v in tag_map.items()]
+        return {"info": _run_info(row), "data": {"metrics": [], "params": [], "tags": tag_list}}
 
     def get(self, run_id: str) -> dict[str, Any]:
         check_run_id(run_id)
@@ -142,14 +143,21 @@ class RunStore:
             values["end_time"] = end_time
         if run_name:
             values["name"] = check_value(run_name, MAX_RUN_NAME_LENGTH, "Run name")
+        check_run_id(run_id)
         with write_tx(self.engine) as conn:
-            _require_active(conn, run_id)
-            if values:
-                conn.execute(update(runs).where(runs.c.run_uuid == run_id).values(**values))
+            # One statement checks, changes and returns the run; the slow path only explains a miss.
+            row = conn.execute(
+                update(runs)
+                .where(runs.c.run_uuid == run_id, runs.c.lifecycle_stage == "active")
+                .values(**(values or {"run_uuid": run_id}))
+                .returning(*runs.c)
+            ).first()
+            if row is None:
+                _require_active(conn, run_id)
+                raise NotFound(f"Run with id={run_id} not found")
             if run_name:
                 _upsert_tags(conn, run_id, [(RUN_NAME_TAG, run_name)])
-            info: dict[str, Any] = _load_runs(conn, [run_id])[0]["info"]
-            return info
+            return _run_info(row._mapping)
 
     def set_lifecycle(self, run_id: str, stage: str) -> None:
         with write_tx(self.engine) as conn:
@@ -305,41 +313,28 @@ def _require_active(conn: Connection, run_id: str) -> int:
 
 
 def _insert_params(conn: Connection, run_id: str, items: Sequence[tuple[str, str]]) -> None:
-    """Params are write-once: the same value again is fine, a different one is an error."""
+    """Params are write-once: the same value again is fine, a different one is an error.
+
+    Insert-or-ignore, then read back what is stored: two statements, and correct when a
+    concurrent request (a client retry, say) writes the same key at the same time.
+    """
     wanted: dict[str, str] = {}
     for key, value in items:
         if wanted.get(key, value) != value:
             raise InvalidArgument(f"Duplicate parameter {key!r} with different values in one batch")
         wanted[key] = value
-    existing = dict(
-        conn.execute(
-            select(params.c.key, params.c.value).where(params.c.run_uuid == run_id, params.c.key.in_(wanted))
-        ).all()
+    conn.execute(
+        insert_for(conn, params).on_conflict_do_nothing(),
+        [{"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items()],
     )
-    for key, old in existing.items():
-        if old != wanted[key]:
+    stored = conn.execute(
+        select(params.c.key, params.c.value).where(params.c.run_uuid == run_id, params.c.key.in_(wanted))
+    ).all()
+    for key, value in stored:
+        if value != wanted[key]:
             raise InvalidArgument(
                 f"Changing param values is not allowed. Param with key='{key}' was already logged with "
-                f"value='{old}' for run ID='{run_id}'. Attempted logging new value '{wanted[key]}'."
-            )
-    new_rows = [{"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing]
-    if not new_rows:
-        return
-    # A concurrent request (a client retry, say) may insert the same key between our read and this
-    # write: skip conflicts, then compare again so a different value is still refused.
-    conn.execute(insert_for(conn, params).on_conflict_do_nothing(), new_rows)
-    stored = dict(
-        conn.execute(
-            select(params.c.key, params.c.value).where(
-                params.c.run_uuid == run_id, params.c.key.in_([r["key"] for r in new_rows])
-            )
-        ).all()
-    )
-    for row in new_rows:
-        if stored.get(row["key"]) != row["value"]:
-            raise InvalidArgument(
-                f"Changing param values is not allowed. Param with key='{row['key']}' was already logged "
-                f"with value='{stored.get(row['key'])}' for run ID='{run_id}'."
+                f"value='{value}' for run ID='{run_id}'. Attempted logging new value '{wanted[key]}'."
             )
 
 
@@ -407,6 +402,24 @@ _SELECT_INPUTS = (
 _DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
 
 
+def _run_info(row: Any) -> dict[str, Any]:
+    """MLflow's ``RunInfo`` from a ``runs`` row (or the dict that was inserted)."""
+    info = {
+        "run_id": row["run_uuid"],
+        "run_uuid": row["run_uuid"],
+        "run_name": row["name"],
+        "experiment_id": str(row["experiment_id"]),
+        "user_id": row["user_id"],
+        "status": row["status"],
+        "start_time": row["start_time"],
+        "artifact_uri": row["artifact_uri"],
+        "lifecycle_stage": row["lifecycle_stage"],
+    }
+    if row["end_time"] is not None:
+        info["end_time"] = row["end_time"]
+    return info
+
+
 def _load_runs(conn: Connection, run_ids: list[str]) -> list[dict[str, Any]]:
     """Full ``Run`` messages for ``run_ids``, in that order."""
     if not run_ids:
@@ -434,26 +447,11 @@ def _load_runs(conn: Connection, run_ids: list[str]) -> list[dict[str, Any]]:
         info = infos.get(rid)
         if info is None:
             continue
-        run: dict[str, Any] = {
-            "info": {
-                "run_id": rid,
-                "run_uuid": rid,
-                "run_name": info["name"],
-                "experiment_id": str(info["experiment_id"]),
-                "user_id": info["user_id"],
-                "status": info["status"],
-                "start_time": info["start_time"],
-                "artifact_uri": info["artifact_uri"],
-                "lifecycle_stage": info["lifecycle_stage"],
-            },
-            "data": data[rid],
-        }
+        run: dict[str, Any] = {"info": _run_info(info), "data": data[rid]}
         # Like the stock server, leave out what is empty: the client parses every field it gets.
         if rid in inputs:
             run["inputs"] = {"dataset_inputs": inputs[rid]}
         if rid in outputs:
             run["outputs"] = {"model_outputs": outputs[rid]}
-        if info["end_time"] is not None:
-            run["info"]["end_time"] = info["end_time"]
         result.append(run)
     return result
