@@ -157,9 +157,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['run_uuid'], ['runs.run_uuid'], name=op.f('fk_latest_metrics_run_uuid_runs')),
     sa.PrimaryKeyConstraint('run_uuid', 'key', name=op.f('pk_latest_metrics'))
     )
-    with op.batch_alter_table('latest_metrics', schema=None) as batch_op:
-        batch_op.create_index('ix_latest_metrics_key_value', ['key', 'value'], unique=False)
-
     op.create_table('logged_model_params',
     sa.Column('model_id', sa.String(length=64), nullable=False),
     sa.Column('key', sa.String(length=250), nullable=False),
@@ -214,9 +211,6 @@ def downgrade() -> None:
     op.drop_table('params')
     op.drop_table('logged_model_tags')
     op.drop_table('logged_model_params')
-    with op.batch_alter_table('latest_metrics', schema=None) as batch_op:
-        batch_op.drop_index('ix_latest_metrics_key_value')
-
     op.drop_table('latest_metrics')
     with op.batch_alter_table('runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_runs_experiment_id'))
