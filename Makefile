@@ -28,6 +28,7 @@ test-fast: venv
 ## bench: cnai against its peers, same machine, one run
 bench: venv
 	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/drift.py
 
 lint: venv

@@ -11,6 +11,7 @@ from cnai.cli import experiments as experiments_cmd
 from cnai.cli import models as models_cmd
 from cnai.cli import quickstart as quickstart_cmd
 from cnai.cli import runs as runs_cmd
+from cnai.cli import serve as serve_cmd
 from cnai.cli import server as server_cmd
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ def _root(
 
 
 app.command("server")(server_cmd.server)
+app.command("serve")(serve_cmd.serve)
 app.command("quickstart")(quickstart_cmd.quickstart)
 app.command("drift")(drift_cmd.drift)
 app.add_typer(db_cmd.app, name="db")

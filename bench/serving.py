@@ -1,0 +1,488 @@
+"""Serving benchmark: cnai serve against its peers, same model, same machine, one run.
+
+Servers (each in its own process, pinned to the server core; the load generator, wrk, pinned to
+the other): cnai serve with batching on and off, through OIP v2 (`/v2/models/lr/infer`) and MLflow
+scoring (`/invocations`); `mlflow models serve --env-manager local`; BentoML; KServe's Python model
+server; Ray Serve; and a bare uvicorn + Starlette endpoint calling `model.predict` (the practical
+limit). Peers run in their own virtual environments under bench/.venvs/ (installed on first use);
+a peer that cannot be installed or started is reported in the table, not fatal.
+
+Scenarios: 1-row requests at concurrency 1 and 32, 100-row requests at concurrency 8, a
+LogisticRegression on 4 features. JSON bodies everywhere (what each peer's clients send).
+
+    python bench/serving.py                 # full run, writes bench/results/serving.md
+    python bench/serving.py --quick         # 3 s per scenario, writes bench/.work/serving/serving.md
+    python bench/serving.py --servers cnai,bare --duration 5
+
+Runs hold /tmp/cnai-bench.lock so two benchmarks never share the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    RESULTS_DIR,
+    VENVS_DIR,
+    WORK_DIR,
+    BenchError,
+    Cleanup,
+    Process,
+    core_plan,
+    ensure_venv,
+    free_port,
+    load_average,
+    machine_summary,
+    now_utc,
+    sigterm_as_interrupt,
+    start_process,
+    wait_healthy,
+)
+
+WORK = WORK_DIR / "serving"
+PEERS_DIR = Path(__file__).resolve().parent / "_serving_peers"
+LOCK_PATH = "/tmp/cnai-bench.lock"
+BIN = Path(sys.executable).parent
+SCENARIOS: list[tuple[str, int, int]] = [("1 row, c=1", 1, 1), ("1 row, c=32", 1, 32), ("100 rows, c=8", 100, 8)]
+KEY_SCENARIO = "1 row, c=32"
+
+
+# --- the model --------------------------------------------------------------------------------
+
+
+@dataclass
+class Model:
+    mlflow_dir: Path
+    pickle_path: Path
+    rows: Any  # numpy array of request rows
+    expected: list[int]
+
+
+def build_model(work: Path) -> Model:
+    import mlflow.sklearn
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 4))
+    y = (x[:, 0] + 0.5 * x[:, 3] > 0).astype(np.int64)
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    frame = pd.DataFrame(x, columns=names)
+    mlflow_dir = work / "model-mlflow"
+    if mlflow_dir.exists():
+        shutil.rmtree(mlflow_dir)
+    # The usual MLflow setup: fitted on a DataFrame, saved with an input example (and signature).
+    fitted = LogisticRegression().fit(frame, y)
+    mlflow.sklearn.save_model(fitted, str(mlflow_dir), input_example=frame.head(3), pip_requirements=["scikit-learn"])
+    # Peers get the same model fitted on the bare array (same coefficients, no feature names).
+    plain = LogisticRegression().fit(x, y)
+    pickle_path = work / "model.pkl"
+    pickle_path.write_bytes(pickle.dumps(plain))
+    rows = rng.normal(size=(100, 4)).round(6)
+    return Model(mlflow_dir, pickle_path, rows, fitted.predict(pd.DataFrame(rows, columns=names)).tolist())
+
+
+# --- request bodies -----------------------------------------------------------------------------
+
+
+def body_instances(rows: Any) -> bytes:
+    return json.dumps({"instances": rows.tolist()}).encode()
+
+
+def body_split(rows: Any) -> bytes:
+    cols = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    return json.dumps({"dataframe_split": {"columns": cols, "data": rows.tolist()}}).encode()
+
+
+def body_oip(rows: Any) -> bytes:
+    return json.dumps(
+        {"inputs": [{"name": "x", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]}
+    ).encode()
+
+
+def body_bentoml(rows: Any) -> bytes:
+    return json.dumps({"instances": rows.tolist()}).encode()
+
+
+def predictions_of(kind: str, answer: dict[str, Any]) -> list[int]:
+    if kind == "oip":
+        return [int(v) for v in answer["outputs"][0]["data"]]
+    preds = answer["predictions"] if isinstance(answer, dict) else answer
+    return [int(v) for v in preds]
+
+
+# --- servers --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Endpoint:
+    label: str
+    path: str
+    body: Callable[[Any], bytes]
+    kind: str  # how to read predictions: "oip" or "predictions"
+
+
+@dataclass
+class Server:
+    key: str
+    label: str
+    health: str
+    endpoints: list[Endpoint]
+    start: Callable[[int, Model, set[int] | None, Path], Process]
+    venv: tuple[str, list[str], str] | None = None  # (name, requirements, import check)
+    startup_timeout_s: float = 120.0
+
+
+def _cnai(batching: bool) -> Callable[[int, Model, set[int] | None, Path], Process]:
+    def start(port: int, model: Model, cores: set[int] | None, logs: Path) -> Process:
+        argv = [
+            str(BIN / "cnai"), "serve", f"lr={model.mlflow_dir}", "--port", str(port),
+            "--max-batch-size", "64" if batching else "1", "--home", str(WORK / "cnai-home"),
+        ]  # fmt: skip
+        name = f"cnai-{'batch' if batching else 'nobatch'}"
+        return start_process(name, argv, log_path=logs / f"{name}.log", cores=cores)
+
+    return start
+
+
+def _mlflow(port: int, model: Model, cores: set[int] | None, logs: Path) -> Process:
+    argv = [str(BIN / "mlflow"), "models", "serve", "-m", str(model.mlflow_dir), "-p", str(port),
+            "-h", "127.0.0.1", "--env-manager", "local"]  # fmt: skip
+    env = {"PATH": f"{BIN}:{os.environ.get('PATH', '')}"}  # it execs `uvicorn` from PATH
+    return start_process("mlflow", argv, log_path=logs / "mlflow.log", cores=cores, env=env)
+
+
+def _bare(port: int, model: Model, cores: set[int] | None, logs: Path) -> Process:
+    argv = [sys.executable, str(PEERS_DIR / "bare.py"), str(model.pickle_path), str(port)]
+    return start_process("bare", argv, log_path=logs / "bare.log", cores=cores)
+
+
+def _venv_python(name: str) -> str:
+    return str(VENVS_DIR / name / "bin" / "python")
+
+
+def _kserve(port: int, model: Model, cores: set[int] | None, logs: Path) -> Process:
+    argv = [_venv_python("kserve"), str(PEERS_DIR / "kserve_server.py"), str(model.pickle_path), str(port)]
+    return start_process("kserve", argv, log_path=logs / "kserve.log", cores=cores)
+
+
+def _bentoml(port: int, model: Model, cores: set[int] | None, logs: Path) -> Process:
+    argv = [str(VENVS_DIR / "bentoml" / "bin" / "bentoml"), "serve", "bentoml_service:LR",
+            "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    env = {"BENCH_MODEL_PICKLE": str(model.pickle_path), "BENTOML_HOME": str(WORK / "bentoml-home")}
+    return start_process("bentoml", argv, log_path=logs / "bentoml.log", cores=cores, env=env, cwd=PEERS_DIR)
+
+
+def _ray(port: int, model: Model, cores: set[int] | None, logs: Path) -> Process:
+    argv = [_venv_python("ray"), str(PEERS_DIR / "ray_server.py"), str(model.pickle_path), str(port)]
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
+    return start_process("ray", argv, log_path=logs / "ray.log", cores=cores, env=env)
+
+
+def _pins() -> list[str]:
+    import numpy
+    import sklearn
+
+    return [f"scikit-learn=={sklearn.__version__}", f"numpy=={numpy.__version__}"]
+
+
+OIP = Endpoint("OIP v2", "/v2/models/lr/infer", body_oip, "oip")
+INVOCATIONS = Endpoint("/invocations", "/invocations", body_split, "predictions")
+SERVERS: dict[str, Server] = {
+    "cnai": Server("cnai", "cnai serve, batching on", "/v2/health/ready", [OIP, INVOCATIONS], _cnai(True)),
+    "cnai-nobatch": Server(
+        "cnai-nobatch", "cnai serve, batching off", "/v2/health/ready", [OIP, INVOCATIONS], _cnai(False)
+    ),
+    "bare": Server(
+        "bare",
+        "bare uvicorn + Starlette",
+        "/health",
+        [Endpoint("POST /predict", "/predict", body_instances, "p")],
+        _bare,
+    ),
+    "mlflow": Server("mlflow", "mlflow models serve", "/ping", [INVOCATIONS], _mlflow),
+    "kserve": Server(
+        "kserve",
+        "KServe model server",
+        "/v2/health/live",
+        [Endpoint("v1 :predict", "/v1/models/lr:predict", body_instances, "p")],
+        _kserve,
+        venv=("kserve", ["kserve"], "import kserve, sklearn"),
+    ),
+    "bentoml": Server(
+        "bentoml",
+        "BentoML",
+        "/readyz",
+        [Endpoint("POST /predict", "/predict", body_bentoml, "p")],
+        _bentoml,
+        venv=("bentoml", ["bentoml"], "import bentoml, sklearn"),
+    ),
+    "ray": Server(
+        "ray",
+        "Ray Serve",
+        "/-/healthz",
+        [Endpoint("POST /predict", "/predict", body_instances, "p")],
+        _ray,
+        venv=("ray", ["ray[serve]"], "import ray.serve, sklearn"),
+        startup_timeout_s=240.0,
+    ),
+}
+
+
+# --- load generation --------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    requests: int = 0
+    errors: int = 0
+    error: str = ""
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    return float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
+
+
+def run_wrk(url: str, body: bytes, concurrency: int, seconds: float, cores: set[int] | None, work: Path) -> Result:
+    body_path = work / f"body-{len(body)}.json"
+    body_path.write_bytes(body)
+    script = work / f"post-{len(body)}.lua"
+    script.write_text(
+        f'wrk.method = "POST"\nlocal f = io.open("{body_path}", "rb")\nwrk.body = f:read("*a")\nf:close()\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    argv = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s",
+            "-s", str(script), url]  # fmt: skip
+    if cores:
+        argv = ["taskset", "-c", ",".join(str(c) for c in sorted(cores)), *argv]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+    res = Result()
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("Requests/sec:"):
+            res.rps = float(line.split()[1])
+        elif line.startswith("50%"):
+            res.p50_ms = _ms(line.split()[1])
+        elif line.startswith("99%"):
+            res.p99_ms = _ms(line.split()[1])
+        elif " requests in " in line:
+            res.requests = int(line.split()[0])
+        elif line.startswith("Non-2xx"):
+            res.errors += int(line.split()[-1])
+        elif line.startswith("Socket errors"):
+            res.errors += sum(int(n) for n in re.findall(r"\d+", line))
+    if not res.requests:
+        res.error = f"wrk produced no result: {out[-300:]}"
+    return res
+
+
+def check_answer(url: str, endpoint: Endpoint, model: Model) -> None:
+    rows = model.rows[:5]
+    req = urllib.request.Request(url, data=endpoint.body(rows), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        got = predictions_of(endpoint.kind, json.loads(resp.read()))
+    if got != model.expected[:5]:
+        raise BenchError(f"{url} answered {got}, expected {model.expected[:5]}")
+
+
+# --- orchestration ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    rows: dict[tuple[str, str], dict[str, Result]] = field(default_factory=dict)  # (server label, endpoint) -> scenario
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def measure(server: Server, model: Model, seconds: float, warmup: float, outcome: Outcome) -> None:
+    server_cores, client_cores = core_plan()
+    logs = WORK / "logs"
+    if server.venv is not None:
+        name, reqs, check = server.venv
+        try:
+            ensure_venv(
+                VENVS_DIR / name, [*reqs, *_pins()], check, python=sys.executable, log_path=logs / f"venv-{name}.log"
+            )
+        except BenchError as exc:
+            outcome.notes[server.label] = f"could not install: {str(exc).splitlines()[0]}"
+            return
+    port = free_port()
+    with Cleanup() as cleanup:
+        try:
+            proc = server.start(port, model, server_cores, logs)
+            cleanup.push(server.key, proc.stop)
+            startup = wait_healthy(proc, f"http://127.0.0.1:{port}{server.health}", server.startup_timeout_s)
+        except BenchError as exc:
+            outcome.notes[server.label] = f"did not start: {str(exc).splitlines()[0]}"
+            return
+        print(f"{server.label}: up in {startup:.1f}s", flush=True)
+        for endpoint in server.endpoints:
+            url = f"http://127.0.0.1:{port}{endpoint.path}"
+            key = (server.label, endpoint.label)
+            outcome.rows[key] = {}
+            try:
+                check_answer(url, endpoint, model)
+            except Exception as exc:
+                outcome.notes[f"{server.label} {endpoint.label}"] = f"wrong or no answer: {exc}"
+                continue
+            for scenario, nrows, conc in SCENARIOS:
+                body = endpoint.body(model.rows[:nrows])
+                if warmup:
+                    run_wrk(url, body, conc, warmup, client_cores, WORK)
+                res = run_wrk(url, body, conc, seconds, client_cores, WORK)
+                outcome.rows[key][scenario] = res
+                print(
+                    f"  {endpoint.label:14} {scenario:14} {res.rps:9.0f} req/s  p50 {res.p50_ms:7.2f} ms"
+                    f"  p99 {res.p99_ms:7.2f} ms  errors {res.errors}",
+                    flush=True,
+                )
+
+
+# --- report -------------------------------------------------------------------------------------------
+
+
+def _cell(res: Result | None) -> str:
+    if res is None:
+        return "—"
+    if res.error:
+        return "failed"
+    return f"{res.rps:,.0f} ({res.p50_ms:.1f} / {res.p99_ms:.1f} ms)"
+
+
+def markdown(outcome: Outcome, command: str, seconds: float) -> str:
+    server_cores, client_cores = core_plan()
+    lines = [
+        "# Serving benchmark",
+        "",
+        f"`{command}` — {now_utc()}; {machine_summary()}; load average before: {load_average()}.",
+        f"Server pinned to cores {sorted(server_cores or [])}, load generator (wrk, 1 thread) to "
+        f"{sorted(client_cores or [])}; {seconds:.0f} s per scenario after a warm-up; JSON bodies; "
+        "LogisticRegression on 4 features. Cells: requests/s (p50 / p99 latency).",
+        "",
+        "| server | endpoint | " + " | ".join(s for s, _, _ in SCENARIOS) + " | failed requests |",
+        "|---|---|" + "---|" * len(SCENARIOS) + "---|",
+    ]
+    for (label, endpoint), per in outcome.rows.items():
+        errors = sum(r.errors for r in per.values())
+        cells = [_cell(per.get(s)) for s, _, _ in SCENARIOS]
+        lines.append(f"| {label} | {endpoint} | " + " | ".join(cells) + f" | {errors} |")
+    for label, note in outcome.notes.items():
+        lines.append(f"| {label} | — | {note} |" + " |" * (len(SCENARIOS)))
+    lines += ["", *targets(outcome)]
+    return "\n".join(lines) + "\n"
+
+
+def targets(outcome: Outcome) -> list[str]:
+    def get(label_prefix: str, endpoint: str | None = None) -> Result | None:
+        for (label, ep), per in outcome.rows.items():
+            if label == label_prefix and (endpoint is None or ep == endpoint):
+                return per.get(KEY_SCENARIO)
+        return None
+
+    mlflow = get("mlflow models serve")
+    bare = get("bare uvicorn + Starlette")
+    peers = [get(SERVERS[k].label) for k in ("kserve", "bentoml", "ray")]
+    best_peer = max((p.rps for p in peers if p is not None and not p.error), default=None)
+    out = [f"Targets, scenario {KEY_SCENARIO}:", ""]
+
+    def line(text: str, ok: bool | None) -> None:
+        out.append(f"- {text}: {'met' if ok else 'not met' if ok is not None else 'not measured'}")
+
+    for ep in ("OIP v2", "/invocations"):
+        on, off = get("cnai serve, batching on", ep), get("cnai serve, batching off", ep)
+        if on and mlflow:
+            line(f"cnai {ep} ≥ 10x mlflow models serve ({on.rps / mlflow.rps:.1f}x)", on.rps >= 10 * mlflow.rps)
+        if on and best_peer:
+            line(f"cnai {ep} ≥ 2.5x the best other peer ({on.rps / best_peer:.1f}x)", on.rps >= 2.5 * best_peer)
+        if off and bare:
+            line(f"cnai {ep} batching off ≥ 90% of bare ({off.rps / bare.rps:.0%})", off.rps >= 0.9 * bare.rps)
+        if on and bare:
+            line(
+                f"cnai {ep} batching on above bare with a lower p99 ({on.rps / bare.rps:.0%}, "
+                f"p99 {on.p99_ms:.1f} vs {bare.p99_ms:.1f} ms)",
+                on.rps > bare.rps and on.p99_ms < bare.p99_ms,
+            )
+    total_errors = sum(
+        r.errors for (label, _), per in outcome.rows.items() if label.startswith("cnai") for r in per.values()
+    )
+    line(f"cnai zero failed requests ({total_errors})", total_errors == 0)
+    return out
+
+
+@contextlib.contextmanager
+def bench_lock() -> Iterator[None]:
+    with open(LOCK_PATH, "w") as fh:
+        print(f"waiting for {LOCK_PATH} ...", flush=True)
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--servers", default=",".join(SERVERS), help=f"comma list from {','.join(SERVERS)}")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per scenario")
+    parser.add_argument("--quick", action="store_true", help="3 s per scenario, 1 s warm-up")
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args(argv)
+    keys = [k.strip() for k in args.servers.split(",") if k.strip()]
+    unknown = set(keys) - set(SERVERS)
+    if unknown:
+        parser.error(f"unknown servers {sorted(unknown)}")
+    if shutil.which("wrk") is None:
+        print("installing wrk (Debian package) for the load generator", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
+        if shutil.which("wrk") is None:
+            print("wrk is required: apt-get install wrk", file=sys.stderr)
+            return 2
+    seconds, warmup = (3.0, 1.0) if args.quick else (args.duration, args.warmup)
+    full = not args.quick and len(keys) == len(SERVERS) and argv is None and args.output is None
+    output = args.output or ((RESULTS_DIR if full else WORK) / "serving.md")
+    WORK.mkdir(parents=True, exist_ok=True)
+    command = " ".join(["python bench/serving.py", *(argv if argv is not None else sys.argv[1:])])
+    outcome = Outcome()
+    with bench_lock(), sigterm_as_interrupt():
+        try:
+            model = build_model(WORK)
+            for key in keys:
+                measure(SERVERS[key], model, seconds, warmup, outcome)
+        except KeyboardInterrupt:
+            print("interrupted; servers stopped", file=sys.stderr)
+            return 130
+    text = markdown(outcome, command, seconds)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    print(text)
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

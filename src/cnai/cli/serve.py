@@ -1,0 +1,83 @@
+"""`cnai serve`: the model server (Open Inference Protocol v2 and MLflow scoring)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cnai.cli._common import console, fail, guarded
+
+
+def serve(
+    models: list[str] = typer.Argument(
+        ...,
+        help="MLflow model directory, models:/name/version, models:/name@alias, or NAME=URI. Several allowed.",
+    ),
+    host: str = typer.Option(None, help="Address to bind. [default: 127.0.0.1]"),
+    port: int = typer.Option(None, help="Port. [default: 8081]"),
+    workers: int = typer.Option(None, min=1, max=64, help="Worker processes on one port. [default: 1]"),
+    max_batch_size: int = typer.Option(None, min=1, help="Rows per batch; 1 turns batching off. [default: 64]"),
+    max_batch_delay_ms: float = typer.Option(None, min=0, help="Longest wait for batch-mates. [default: 2]"),
+    inline_predict_below_ms: float = typer.Option(
+        None,
+        min=0,
+        help="Predicts whose recent CPU time is below this run on the event loop (a thread hand-off costs more); "
+        "0 always runs predict in the model's thread. [default: 2]",
+    ),
+    max_memory: str = typer.Option(None, help="Memory budget for loaded models, e.g. 2G; LRU eviction beyond it."),
+    optimize: str = typer.Option(None, help="'onnx': serve scikit-learn models with ONNX Runtime when outputs match."),
+    lazy: bool = typer.Option(None, "--lazy", help="Load models on first request instead of at start."),
+    event_bus: str = typer.Option(
+        None, help="Event bus for the inference log. [default: sqlite:///CNAI_HOME/events.db]"
+    ),
+    no_inference_log: bool = typer.Option(False, "--no-inference-log", help="Do not write inference events."),
+    log_sample_rate: float = typer.Option(None, min=0, max=1, help="Share of requests logged. [default: 1.0]"),
+    access_log: bool = typer.Option(None, "--access-log", help="Write a JSON access log line per request."),
+    home: Path = typer.Option(None, help="Root for embedded defaults. [env: CNAI_HOME]"),
+    log_level: str = typer.Option(None, help="debug, info, warning or error. [default: warning]"),
+) -> None:
+    """Serve MLflow models over the Open Inference Protocol v2 (tritonclient, KServe) and MLflow's /invocations.
+
+    Every option can also be set with a CNAI_SERVE_* environment variable (CNAI_SERVE_PORT, ...).
+    Registry URIs resolve against CNAI_TRACKING_URI, else MLFLOW_TRACKING_URI.
+    """
+    from pydantic import ValidationError
+
+    from cnai.serving.resolve import parse_model_arg
+    from cnai.serving.run import serve as run_server
+    from cnai.serving.settings import ServeSettings
+
+    flags: dict[str, Any] = {
+        "models": models,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "max_batch_size": max_batch_size,
+        "max_batch_delay_ms": max_batch_delay_ms,
+        "inline_predict_below_ms": inline_predict_below_ms,
+        "max_memory": max_memory,
+        "optimize": optimize,
+        "lazy": lazy,
+        "event_bus": event_bus,
+        "inference_log": False if no_inference_log else None,
+        "log_sample_rate": log_sample_rate,
+        "access_log": access_log,
+        "home": home,
+        "log_level": log_level,
+    }
+    try:
+        settings = ServeSettings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"Invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        raise  # unreachable
+    specs = guarded(lambda: [parse_model_arg(m) for m in settings.models])
+    names = ", ".join(s.name for s in specs)
+    console.print(
+        f"[bold]cnai serve[/] {names} on [cyan]http://{settings.host}:{settings.port}[/]  "
+        f"workers={settings.workers} batching={'on' if settings.batching else 'off'}  "
+        f"inference log={'off' if not settings.inference_log else settings.event_bus}"
+    )
+    guarded(lambda: run_server(settings))

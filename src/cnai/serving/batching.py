@@ -1,0 +1,296 @@
+"""Adaptive batching: concurrent requests for one model are merged into one ``predict`` call.
+
+The batcher wraps a predict function; the model never knows it is batched (MLServer attaches its
+batcher the same way). One batch runs at a time per model, so requests that arrive while a batch
+runs queue up and form the next one: under load batches grow on their own, and an idle model
+answers a lone request at once. ``max_delay`` only holds a batch back while more requests for the
+model have been *announced* (accepted, body still being read) than are queued, and never past
+the first queued request's deadline, so a single client never waits for company that is not
+coming. Time comes from an injected monotonic clock; ``dispatch_wait`` is the pure policy.
+
+Predict runs off the event loop in the model's own one-thread executor. ``inline_below_s``
+trades that for speed on tiny models: when the model's recent predicts took less than this, the
+call is made on the loop directly, because handing a 100 µs predict to a thread costs more than
+the predict itself on a busy core. 0 always offloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cnai.serving.runtimes.base import ModelInput
+
+log = logging.getLogger("cnai.serving")
+
+PredictFn = Callable[[ModelInput, tuple[str, ...]], dict[str, np.ndarray]]
+Clock = Callable[[], float]
+
+
+def dispatch_wait(
+    *, now: float, deadline: float, queued_rows: int, queued_items: int, announced: int, max_rows: int
+) -> float:
+    """Seconds to keep collecting before dispatching; 0 means dispatch now."""
+    if queued_rows >= max_rows or announced <= queued_items:
+        return 0.0
+    return max(0.0, deadline - now)
+
+
+@dataclass(slots=True)
+class _Item:
+    data: ModelInput
+    rows: int
+    outputs: tuple[str, ...]
+    future: asyncio.Future[dict[str, np.ndarray]]
+    enqueued: float
+
+
+@dataclass
+class _Timing:
+    """Exponentially weighted predict time, deciding inline versus thread."""
+
+    ewma_s: float | None = None
+
+    def record(self, seconds: float) -> None:
+        self.ewma_s = seconds if self.ewma_s is None else 0.8 * self.ewma_s + 0.2 * seconds
+
+
+@dataclass
+class Predictor:
+    """Runs predict for one model: one call at a time, on the loop or in the model's thread."""
+
+    predict_fn: PredictFn
+    inline_below_s: float = 0.0
+    timing: _Timing = field(default_factory=_Timing)
+    _executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "cnai-predict"))
+
+    async def __call__(self, data: ModelInput, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        ewma = self.timing.ewma_s
+        if ewma is not None and ewma < self.inline_below_s:
+            return self._timed(data, outputs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._timed, data, outputs)
+
+    def _timed(self, data: ModelInput, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        # CPU time of this thread, not wall time: a busy machine that preempts us mid-predict
+        # must not make a fast model look slow (and flip it to the thread for no gain).
+        start = time.thread_time()
+        try:
+            return self.predict_fn(data, outputs)
+        finally:
+            self.timing.record(time.thread_time() - start)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False)
+
+
+class Unbatched:
+    """Batching off: each request is its own predict call, still one at a time per model."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        self._lock = asyncio.Lock()
+        self.queue_depth = 0
+        self.announced = 0
+
+    def announce(self) -> None:
+        self.announced += 1
+
+    def withdraw(self) -> None:
+        self.announced -= 1
+
+    async def submit(self, data: ModelInput, rows: int, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        self.announced -= 1
+        self.queue_depth += 1
+        try:
+            async with self._lock:
+                return await self.predictor(data, outputs)
+        finally:
+            self.queue_depth -= 1
+
+    async def close(self) -> None:
+        async with self._lock:
+            self.predictor.close()
+
+
+class Batcher:
+    """A per-model queue merged into batches of at most ``max_batch_size`` rows."""
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        *,
+        max_batch_size: int,
+        max_delay_s: float,
+        clock: Clock = time.monotonic,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.predictor = predictor
+        self.max_batch_size = max(1, max_batch_size)
+        self.max_delay_s = max(0.0, max_delay_s)
+        self.clock = clock
+        self.on_batch = on_batch
+        self.announced = 0
+        self._queue: list[_Item] = []
+        self._rows = 0
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self._busy = False  # a batch is being predicted (by the batcher task or a lone request)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    def announce(self) -> None:
+        """A request for this model was accepted; its input will be submitted shortly."""
+        self.announced += 1
+
+    def withdraw(self) -> None:
+        """An announced request failed before submitting (bad input)."""
+        self.announced -= 1
+        self._wakeup.set()
+
+    async def submit(self, data: ModelInput, rows: int, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        self.announced -= 1
+        if self._closing:
+            raise RuntimeError("batcher is closed")
+        future: asyncio.Future[dict[str, np.ndarray]] = asyncio.get_running_loop().create_future()
+        item = _Item(data, rows, outputs, future, self.clock())
+        alone = not self._queue and not self._busy and self.announced <= 0
+        self._queue.append(item)
+        self._rows += rows
+        if alone:
+            # Possibly a lone request: yield once so requests already parsed in this loop tick
+            # can join; if none did, predict here and skip the batcher task's two hand-offs.
+            await asyncio.sleep(0)
+            if len(self._queue) == 1 and self._queue[0] is item and not self._busy:
+                self._queue.pop()
+                self._rows -= rows
+                await self._predict_batch([item])
+                return await future
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+        self._wakeup.set()
+        return await future
+
+    def poke(self) -> None:
+        """Re-evaluate the dispatch policy now (tests move a fake clock, then poke)."""
+        self._wakeup.set()
+
+    async def close(self) -> None:
+        """Answer everything queued, then stop."""
+        self._closing = True
+        if self._queue and self._task is None:
+            self._task = asyncio.create_task(self._run())
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        while self._busy:  # a lone request's predict (rare at close; never long)
+            await asyncio.sleep(0.001)
+        self.predictor.close()
+
+    async def _run(self) -> None:
+        while True:
+            while not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            deadline = self._queue[0].enqueued + self.max_delay_s
+            while not self._closing:
+                wait = dispatch_wait(
+                    now=self.clock(),
+                    deadline=deadline,
+                    queued_rows=self._rows,
+                    queued_items=len(self._queue),
+                    announced=self.announced + len(self._queue),
+                    max_rows=self.max_batch_size,
+                )
+                if wait <= 0:
+                    break
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), wait)
+                except TimeoutError:
+                    pass
+            batch = self._take()
+            await self._predict_batch(batch)
+
+    def _take(self) -> list[_Item]:
+        batch: list[_Item] = []
+        rows = 0
+        while self._queue and (not batch or rows + self._queue[0].rows <= self.max_batch_size):
+            item = self._queue.pop(0)
+            batch.append(item)
+            rows += item.rows
+        self._rows -= rows
+        return batch
+
+    async def _predict_batch(self, batch: list[_Item]) -> None:
+        self._busy = True
+        try:
+            await self._predict_groups(batch)
+        finally:
+            self._busy = False
+            if self._queue:
+                self._wakeup.set()
+                if self._task is None:
+                    self._task = asyncio.create_task(self._run())
+
+    async def _predict_groups(self, batch: list[_Item]) -> None:
+        groups: dict[tuple[Any, ...], list[_Item]] = {}
+        for item in batch:
+            groups.setdefault(_merge_key(item), []).append(item)
+        for items in groups.values():
+            if self.on_batch is not None:
+                self.on_batch(sum(i.rows for i in items))
+            if len(items) == 1:
+                await self._predict_one(items[0])
+                continue
+            try:
+                merged = _concat([i.data for i in items])
+                result = await self.predictor(merged, items[0].outputs)
+            except Exception:
+                # One bad request must not fail its batch-mates: retry them one by one.
+                for item in items:
+                    await self._predict_one(item)
+                continue
+            start = 0
+            for item in items:
+                end = start + item.rows
+                if not item.future.done():
+                    item.future.set_result({k: v[start:end] for k, v in result.items()})
+                start = end
+
+    async def _predict_one(self, item: _Item) -> None:
+        try:
+            result = await self.predictor(item.data, item.outputs)
+        except Exception as exc:
+            if not item.future.done():
+                item.future.set_exception(exc)
+            return
+        if not item.future.done():
+            item.future.set_result(result)
+
+
+def _merge_key(item: _Item) -> tuple[Any, ...]:
+    data = item.data
+    if isinstance(data, np.ndarray):
+        return (item.outputs, "array", data.dtype.str, data.shape[1:])
+    return (item.outputs, "frame", tuple(getattr(data, "columns", ())))
+
+
+def _concat(parts: list[ModelInput]) -> ModelInput:
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    import pandas as pd
+
+    return pd.concat(parts, ignore_index=True)

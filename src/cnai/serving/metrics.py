@@ -1,0 +1,45 @@
+"""Prometheus metrics of one model-server process, in its own registry (no global state).
+
+With ``--workers N`` each worker answers ``/metrics`` for itself; a scrape reaches one worker.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ServingMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "cnai_serving_requests", "Inference requests answered", ["model", "version", "protocol", "code"], registry=r
+        )
+        self.errors = Counter("cnai_serving_errors", "Inference requests that failed", ["model", "code"], registry=r)
+        self.latency = Histogram(
+            "cnai_serving_request_duration_seconds",
+            "Inference latency, body read to response",
+            ["model", "version"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "cnai_serving_batch_size", "Rows per predict call", ["model"], buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.queue_depth = Gauge("cnai_serving_queue_depth", "Requests waiting for predict", ["model"], registry=r)
+        self.in_flight = Gauge("cnai_serving_in_flight", "HTTP requests being handled", registry=r)
+        self.models_loaded = Gauge("cnai_serving_models_loaded", "Models in memory", registry=r)
+        self.evictions = Counter("cnai_serving_evictions", "Models unloaded to fit the memory budget", registry=r)
+        self.log_dropped = Counter(
+            "cnai_serving_inference_log_dropped", "Inference events dropped (buffer full or bus error)", registry=r
+        )
+        self.log_written = Counter("cnai_serving_inference_log_written", "Inference events written", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

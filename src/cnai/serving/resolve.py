@@ -1,0 +1,81 @@
+"""MODEL arguments → (served name, version, local directory).
+
+``MODEL`` is a local MLflow model directory, ``models:/name/version``, ``models:/name@alias``, or
+any of these as ``NAME=URI`` to choose the served name. Registry URIs are resolved against the
+control plane (an MLflow-compatible server) with the stock mlflow client, which downloads the
+version's files; an alias is resolved to its version number first, so the version served is known.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnai.errors import InvalidArgument, NotFound, Unavailable
+
+_REGISTRY = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+LOCAL_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    uri: str
+
+
+def parse_model_arg(arg: str) -> ModelSpec:
+    name, sep, uri = arg.partition("=")
+    if sep and _NAME.match(name) and not name.startswith("models:"):
+        return ModelSpec(name, uri)
+    uri = arg
+    match = _REGISTRY.match(uri)
+    if match:
+        return ModelSpec(match.group("name"), uri)
+    if uri.startswith("models:"):
+        raise InvalidArgument(f"Invalid registry URI {uri!r}: use models:/name/version or models:/name@alias")
+    stem = Path(uri.removeprefix("file://")).resolve().name
+    return ModelSpec(re.sub(r"[^A-Za-z0-9_.\-]", "-", stem) or "model", uri)
+
+
+def fetch_model(uri: str, tracking_uri: str, cache_dir: Path) -> tuple[Path, str]:
+    """The local model directory and version for ``uri``; blocking (downloads)."""
+    match = _REGISTRY.match(uri)
+    if not match:
+        path = Path(uri.removeprefix("file://")).expanduser()
+        if not (path / "MLmodel").is_file():
+            raise NotFound(f"No MLflow model at {path} (no MLmodel file)")
+        return path, LOCAL_VERSION
+    if not tracking_uri:
+        raise InvalidArgument(f"{uri} needs a control plane: set CNAI_TRACKING_URI or MLFLOW_TRACKING_URI")
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    name, version, alias = match.group("name"), match.group("version"), match.group("alias")
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        if alias is not None:
+            version = str(client.get_model_version_by_alias(name, alias).version)
+        dest = cache_dir / name / str(version)
+        if not (dest / "MLmodel").is_file():
+            dest.mkdir(parents=True, exist_ok=True)
+            source = client.get_model_version_download_uri(name, str(version))
+            mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dest), tracking_uri=tracking_uri)
+            dest = _model_root(dest)
+        return _model_root(dest), str(version)
+    except MlflowException as exc:
+        if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+            raise NotFound(f"{uri}: {exc.message}") from None
+        raise Unavailable(f"Could not fetch {uri} from {tracking_uri}: {exc.message}") from None
+
+
+def _model_root(dest: Path) -> Path:
+    """download_artifacts puts the files in ``dest`` or in one folder below it."""
+    if (dest / "MLmodel").is_file():
+        return dest
+    for child in dest.iterdir():
+        if (child / "MLmodel").is_file():
+            return child
+    raise NotFound(f"Downloaded model in {dest} has no MLmodel file")
