@@ -25,9 +25,7 @@ def store_from_uri(uri: str, *, s3_endpoint_url: str = "") -> ArtifactStore:
         if parts.netloc not in ("", "localhost"):
             raise InvalidArgument(f"Invalid artifact root {uri!r}: file URIs must name a local path")
         if parts.query or parts.fragment:
-            raise InvalidArgument(
-                f"Invalid artifact root {uri!r}: query strings and fragments are not allowed"
-            )
+            raise InvalidArgument(f"Invalid artifact root {uri!r}: query strings and fragments are not allowed")
         return LocalArtifactStore(unquote(parts.path))
     # One-letter "schemes" are Windows drive letters (C:\...), i.e. plain paths.
     if parts.scheme and len(parts.scheme) > 1:
@@ -41,7 +39,5 @@ def _s3_store(uri: str, endpoint_url: str) -> ArtifactStore:
     try:
         from cnai.artifacts.s3 import S3ArtifactStore
     except ImportError as exc:  # boto3 is the optional [s3] extra
-        raise InvalidArgument(
-            f"The artifact root {uri!r} needs boto3: pip install 'cnai[s3]' ({exc})"
-        ) from None
+        raise InvalidArgument(f"The artifact root {uri!r} needs boto3: pip install 'cnai[s3]' ({exc})") from None
     return S3ArtifactStore(uri, endpoint_url=endpoint_url)

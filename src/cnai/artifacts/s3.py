@@ -79,9 +79,7 @@ class S3ArtifactStore(ArtifactStore):
         self._bucket, self._prefix = parse_s3_uri(uri)
         self.root_uri = f"s3://{self._bucket}/{self._prefix}" if self._prefix else f"s3://{self._bucket}"
         if multipart_chunksize < MIN_PART_SIZE:
-            raise InvalidArgument(
-                f"multipart_chunksize must be at least {MIN_PART_SIZE} bytes (S3's minimum)"
-            )
+            raise InvalidArgument(f"multipart_chunksize must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
         self._transfer = TransferConfig(
             multipart_threshold=multipart_threshold, multipart_chunksize=multipart_chunksize
         )
@@ -174,9 +172,7 @@ class S3ArtifactStore(ArtifactStore):
         with self._errors(path):
             if rel and self._object_exists(self._key(rel)):
                 return True
-            response = self._client.list_objects_v2(
-                Bucket=self._bucket, Prefix=self._dir_prefix(rel), MaxKeys=1
-            )
+            response = self._client.list_objects_v2(Bucket=self._bucket, Prefix=self._dir_prefix(rel), MaxKeys=1)
             return bool(response.get("KeyCount", 0))
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -203,9 +199,7 @@ class S3ArtifactStore(ArtifactStore):
 
     def _keys_under(self, prefix: str) -> builtins.list[str]:
         paginator = self._client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(
-            Bucket=self._bucket, Prefix=prefix, PaginationConfig={"PageSize": self._page_size}
-        )
+        pages = paginator.paginate(Bucket=self._bucket, Prefix=prefix, PaginationConfig={"PageSize": self._page_size})
         return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
 
     @contextlib.contextmanager
@@ -221,9 +215,7 @@ class S3ArtifactStore(ArtifactStore):
                     "create it or point the artifact root elsewhere"
                 ) from None
             if code in _DENIED:
-                raise Unavailable(
-                    f"Access to {self.root_uri} was denied ({code}): check the credentials"
-                ) from None
+                raise Unavailable(f"Access to {self.root_uri} was denied ({code}): check the credentials") from None
             if code == "KeyTooLongError":
                 raise InvalidArgument(f"Invalid path: {path[:80]!r}... is too long for S3") from None
             if code in _RETRYABLE:

@@ -108,9 +108,7 @@ def test_overwrite_replaces_content(store: LocalArtifactStore) -> None:
     assert store.list() == [FileInfo("f.txt", False, 5)]
 
 
-def test_failed_write_keeps_the_old_file_and_leaves_no_temp_file(
-    store: LocalArtifactStore, root: Path
-) -> None:
+def test_failed_write_keeps_the_old_file_and_leaves_no_temp_file(store: LocalArtifactStore, root: Path) -> None:
     store.write_bytes("f.txt", b"old")
     with pytest.raises(ConnectionResetError):
         store.write("f.txt", _FailingReader(b"new but incomplete"))
@@ -205,9 +203,7 @@ def test_chunk_iterator_closes_its_file(store: LocalArtifactStore) -> None:
     "path",
     ["../outside.txt", "a/../../outside.txt", "/etc/passwd", "%2e%2e/outside.txt", "a\\..\\b", "C:/x"],
 )
-def test_traversal_is_refused_by_every_operation(
-    store: LocalArtifactStore, tmp_path: Path, path: str
-) -> None:
+def test_traversal_is_refused_by_every_operation(store: LocalArtifactStore, tmp_path: Path, path: str) -> None:
     store.write_bytes("inside.txt", b"1")
     (tmp_path / "outside.txt").write_bytes(b"secret")
     with pytest.raises(InvalidArgument, match="Invalid path"):
@@ -223,9 +219,7 @@ def test_traversal_is_refused_by_every_operation(
     assert (tmp_path / "outside.txt").read_bytes() == b"secret"
 
 
-def test_symlinks_leading_outside_the_root_are_refused(
-    store: LocalArtifactStore, root: Path, tmp_path: Path
-) -> None:
+def test_symlinks_leading_outside_the_root_are_refused(store: LocalArtifactStore, root: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_bytes(b"secret")
