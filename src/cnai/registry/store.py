@@ -162,10 +162,7 @@ class RegistryStore:
             .offset(offset)
         )
         with read_tx(self.engine) as conn:
-            refs = list(conn.execute(query).scalars())
-            next_token = None
-            if len(refs) > max_results:
-                refs, next_token = refs[:max_results], search.encode_page_token(offset + max_results)
+            refs, next_token = search.cut_page(list(conn.execute(query).scalars()), offset, max_results)
             return _load_models(conn, refs), next_token
 
     def latest_versions(self, name: str, stages: Sequence[str]) -> list[dict[str, Any]]:
@@ -333,9 +330,7 @@ class RegistryStore:
         )
         with read_tx(self.engine) as conn:
             keys = [(r.model_ref, r.version) for r in conn.execute(query)]
-            next_token = None
-            if len(keys) > max_results:
-                keys, next_token = keys[:max_results], search.encode_page_token(offset + max_results)
+            keys, next_token = search.cut_page(keys, offset, max_results)
             return _load_versions(conn, keys), next_token
 
     def download_uri(self, name: str, version: str) -> str:

@@ -127,8 +127,7 @@ class ExperimentStore:
         ordering = search.experiments_order_by(order_by)
         with read_tx(self.engine) as conn:
             found = self._load(conn, where, ordering, limit=max_results + 1, offset=offset)
-        next_token = search.encode_page_token(offset + max_results) if len(found) > max_results else None
-        return found[:max_results], next_token
+        return search.cut_page(found, offset, max_results)
 
     def rename(self, experiment_id: str, new_name: str) -> None:
         _check_name(new_name)

@@ -169,10 +169,7 @@ class LoggedModelStore:
             .offset(offset)
         )
         with read_tx(self.engine) as conn:
-            ids = list(conn.execute(query).scalars())
-            next_token = None
-            if len(ids) > max_results:
-                ids, next_token = ids[:max_results], search.encode_page_token(offset + max_results)
+            ids, next_token = search.cut_page(list(conn.execute(query).scalars()), offset, max_results)
             return _load(conn, ids), next_token
 
 

@@ -273,11 +273,7 @@ class RunStore:
             .offset(offset)
         )
         with read_tx(self.engine) as conn:
-            ids = list(conn.execute(query).scalars())
-            next_token = None
-            if len(ids) > max_results:
-                ids = ids[:max_results]
-                next_token = search.encode_page_token(offset + max_results)
+            ids, next_token = search.cut_page(list(conn.execute(query).scalars()), offset, max_results)
             return _load_runs(conn, ids), next_token
 
 

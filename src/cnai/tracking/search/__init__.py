@@ -36,7 +36,7 @@ from cnai.tracking.search.order_by import (
     registered_models_order_by,
     runs_order_by,
 )
-from cnai.tracking.search.paging import decode_page_token, encode_page_token
+from cnai.tracking.search.paging import cut_page, decode_page_token, encode_page_token
 from cnai.tracking.search.parser import parse_filter, parse_order_by
 
 Where = list[ColumnElement[bool]]
@@ -75,6 +75,7 @@ __all__ = [
     "Entity",
     "Op",
     "OrderKey",
+    "cut_page",
     "decode_page_token",
     "encode_page_token",
     "experiments_order_by",

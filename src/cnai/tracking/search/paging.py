@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from typing import TypeVar
 
 from cnai.errors import InvalidArgument
 
@@ -40,3 +41,13 @@ def decode_page_token(token: str | None) -> int:
     if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
         raise InvalidArgument("Invalid page token: it holds no valid offset")
     return offset
+
+
+T = TypeVar("T")
+
+
+def cut_page(rows: list[T], offset: int, max_results: int) -> tuple[list[T], str | None]:
+    """Trim rows fetched with ``LIMIT max_results + 1``: the extra row only says a next page exists."""
+    if len(rows) > max_results:
+        return rows[:max_results], encode_page_token(offset + max_results)
+    return rows, None
