@@ -244,32 +244,33 @@ def _numerical(name: str, ref: FloatArray, cur: FloatArray, opts: DriftOptions, 
         sample = Sample(counts=numeric_counts(ref, cur))
     else:
         sample = Sample(counts=binned_counts(ref, cur, ref_unique, integer))
-    outcome = test.run(sample)
-    threshold = _threshold(name, test, opts)
-    return ColumnDrift(
-        column=name,
-        kind=Kind.NUMERICAL.value,
-        test=test.name,
-        test_display_name=test.display_name,
-        statistic=outcome.statistic,
-        p_value=outcome.p_value,
-        score=outcome.score,
-        threshold=threshold,
-        rule=test.compare.value,
-        drifted=test.compare.drifted(outcome.score, threshold),
-        n_reference=int(ref.size),
-        n_current=int(cur.size),
-        distribution=_histogram(ref, cur) if opts.distributions else None,
-    )
+    distribution = _histogram(ref, cur) if opts.distributions else None
+    return _run_test(name, Kind.NUMERICAL, test, sample, opts, int(ref.size), int(cur.size), distribution)
 
 
 def _categorical(name: str, counts: Counts, opts: DriftOptions) -> ColumnDrift:
     test = _choose_test(name, Kind.CATEGORICAL, counts.n_reference, len(counts.keys), opts)
-    outcome = test.run(Sample(counts=counts))
+    distribution = _bars(counts) if opts.distributions else None
+    sample = Sample(counts=counts)
+    return _run_test(name, Kind.CATEGORICAL, test, sample, opts, counts.n_reference, counts.n_current, distribution)
+
+
+def _run_test(
+    name: str,
+    kind: Kind,
+    test: StatTest,
+    sample: Sample,
+    opts: DriftOptions,
+    n_reference: int,
+    n_current: int,
+    distribution: Distribution | None,
+) -> ColumnDrift:
+    """Run the chosen test on one column and judge it against its threshold."""
+    outcome = test.run(sample)
     threshold = _threshold(name, test, opts)
     return ColumnDrift(
         column=name,
-        kind=Kind.CATEGORICAL.value,
+        kind=kind.value,
         test=test.name,
         test_display_name=test.display_name,
         statistic=outcome.statistic,
@@ -278,9 +279,9 @@ def _categorical(name: str, counts: Counts, opts: DriftOptions) -> ColumnDrift:
         threshold=threshold,
         rule=test.compare.value,
         drifted=test.compare.drifted(outcome.score, threshold),
-        n_reference=counts.n_reference,
-        n_current=counts.n_current,
-        distribution=_bars(counts) if opts.distributions else None,
+        n_reference=n_reference,
+        n_current=n_current,
+        distribution=distribution,
     )
 
 
