@@ -26,7 +26,7 @@ from cnai.db.schema import (
 from cnai.db.upsert import upsert_values
 from cnai.errors import AlreadyExists, InvalidArgument, NotFound
 from cnai.tracking import search
-from cnai.tracking.validation import MAX_TAG_VALUE_LENGTH, check_key, check_value
+from cnai.tracking.validation import check_tags
 
 _ALIAS = re.compile(r"^[\w\-]{1,255}$")
 _RESERVED_ALIAS = re.compile(r"^(latest|v\d+|version\d+)$", re.IGNORECASE)
@@ -66,7 +66,7 @@ class RegistryStore:
     # -- registered models ----------------------------------------------------------------
     def create_model(self, name: str, tags: Sequence[tuple[str, str]], description: str) -> dict[str, Any]:
         check_model_name(name)
-        _check_tags(tags)
+        check_tags(tags)
         now = now_ms()
         try:
             with write_tx(self.engine) as conn:
@@ -124,7 +124,7 @@ class RegistryStore:
             conn.execute(delete(registered_models).where(registered_models.c.id == ref))
 
     def set_model_tag(self, name: str, key: str, value: str) -> None:
-        _check_tags([(key, value)])
+        check_tags([(key, value)])
         with write_tx(self.engine) as conn:
             ref = _model_ref(conn, name)
             upsert_values(
@@ -183,7 +183,7 @@ class RegistryStore:
     ) -> dict[str, Any]:
         if not source:
             raise InvalidArgument("A model version needs a source URI")
-        _check_tags(tags)
+        check_tags(tags)
         if not model_id and source.startswith("models:/m-"):
             model_id = source.removeprefix("models:/").split("/")[0]
         now = now_ms()
@@ -288,7 +288,7 @@ class RegistryStore:
             )
 
     def set_version_tag(self, name: str, version: str, key: str, value: str) -> None:
-        _check_tags([(key, value)])
+        check_tags([(key, value)])
         with write_tx(self.engine) as conn:
             ref, number = _version_key(conn, name, version)
             upsert_values(
@@ -375,12 +375,6 @@ class RegistryStore:
             if number is None:
                 raise NotFound(f"Registered model alias {alias} not found for model {name!r}.")
             return _load_versions(conn, [(ref, number)])[0]
-
-
-def _check_tags(tags: Sequence[tuple[str, str]]) -> None:
-    for key, value in tags:
-        check_key(key, "tag")
-        check_value(value, MAX_TAG_VALUE_LENGTH, "Tag")
 
 
 def _check_max_results(max_results: int, limit: int = 1000) -> None:

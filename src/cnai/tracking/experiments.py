@@ -20,10 +20,8 @@ from cnai.errors import AlreadyExists, InvalidArgument, NotFound
 from cnai.tracking import search
 from cnai.tracking.validation import (
     MAX_EXPERIMENT_NAME_LENGTH,
-    MAX_TAG_VALUE_LENGTH,
     check_experiment_id,
-    check_key,
-    check_value,
+    check_tags,
 )
 
 DEFAULT_EXPERIMENT_ID = 0
@@ -64,9 +62,7 @@ class ExperimentStore:
 
     def create(self, name: str, artifact_location: str | None, tags: Sequence[tuple[str, str]]) -> str:
         _check_name(name)
-        for key, value in tags:
-            check_key(key, "tag")
-            check_value(value, MAX_TAG_VALUE_LENGTH, "Tag")
+        check_tags(tags)
         now = now_ms()
         try:
             with write_tx(self.engine) as conn:
@@ -161,8 +157,7 @@ class ExperimentStore:
             )
 
     def set_tag(self, experiment_id: str, key: str, value: str) -> None:
-        check_key(key, "tag")
-        check_value(value, MAX_TAG_VALUE_LENGTH, "Tag")
+        check_tags([(key, value)])
         exp_id = self._require_id(experiment_id, active=True)
         with write_tx(self.engine) as conn:
             upsert_values(

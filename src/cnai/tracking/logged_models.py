@@ -19,7 +19,7 @@ from cnai.db.upsert import upsert_values
 from cnai.errors import InvalidArgument, NotFound
 from cnai.tracking import search
 from cnai.tracking.metrics import wire_value
-from cnai.tracking.validation import MAX_TAG_VALUE_LENGTH, check_experiment_id, check_key, check_value
+from cnai.tracking.validation import MAX_TAG_VALUE_LENGTH, check_experiment_id, check_key, check_tags, check_value
 
 STATUSES = frozenset(
     {
@@ -103,9 +103,7 @@ class LoggedModelStore:
             return _load(conn, [model_id])[0]
 
     def set_tags(self, model_id: str, tag_items: Sequence[tuple[str, str]]) -> None:
-        for key, value in tag_items:
-            check_key(key, "tag")
-            check_value(value, MAX_TAG_VALUE_LENGTH, "Tag")
+        check_tags(tag_items)
         with write_tx(self.engine) as conn:
             _require(conn, model_id)
             upsert_values(

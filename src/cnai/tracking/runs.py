@@ -58,10 +58,10 @@ from cnai.tracking.validation import (
     MAX_PARAM_VALUE_LENGTH,
     MAX_RESULTS_RUNS,
     MAX_RUN_NAME_LENGTH,
-    MAX_TAG_VALUE_LENGTH,
     check_experiment_id,
     check_key,
     check_run_id,
+    check_tags,
     check_value,
 )
 
@@ -85,9 +85,7 @@ class RunStore:
     ) -> dict[str, Any]:
         exp_id = check_experiment_id(experiment_id)
         tag_map = dict(tags)
-        for key, value in tag_map.items():
-            check_key(key, "tag")
-            check_value(value, MAX_TAG_VALUE_LENGTH, "Tag")
+        check_tags(tag_map.items())
         if run_name and tag_map.get(RUN_NAME_TAG, run_name) != run_name:
             raise InvalidArgument("run_name and the mlflow.runName tag disagree")
         name = check_value(run_name or tag_map.get(RUN_NAME_TAG) or random_run_name(), MAX_RUN_NAME_LENGTH, "Run name")
@@ -198,9 +196,7 @@ class RunStore:
         for key, value in param_items:
             check_key(key, "param")
             check_value(value, MAX_PARAM_VALUE_LENGTH, "Param")
-        for key, value in tag_items:
-            check_key(key, "tag")
-            check_value(value, MAX_TAG_VALUE_LENGTH, "Tag")
+        check_tags(tag_items)
         with write_tx(self.engine) as conn:
             _require_active(conn, run_id)
             if param_items:

@@ -7,6 +7,7 @@ MLflow works here, and one that MLflow would reject gets the same kind of error.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from cnai.errors import InvalidArgument
 
@@ -62,3 +63,10 @@ def check_experiment_id(experiment_id: str) -> int:
     if value < 0 or value > 2**62:
         raise InvalidArgument(f"Invalid experiment id {experiment_id!r}")
     return value
+
+
+def check_tags(tags: Iterable[tuple[str, str]]) -> None:
+    """Tag keys follow the name rules; values are bounded as MLflow bounds them."""
+    for key, value in tags:
+        check_key(key, "tag")
+        check_value(value, MAX_TAG_VALUE_LENGTH, "Tag")
