@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_json_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     s3_endpoint_url: str = Field(default="", description="Endpoint for S3-compatible stores.")
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    event_bus: str = Field(
+        default="", description="Event bus: sqlite:///path/events.db or kafka://host:port. [default: under CNAI_HOME]"
+    )
     tracking_uri: str = Field(
         default="http://127.0.0.1:8080",
         validation_alias=AliasChoices("tracking_uri", "CNAI_TRACKING_URI", "MLFLOW_TRACKING_URI"),
@@ -45,6 +48,8 @@ class Settings(BaseSettings):
             self.store = f"sqlite:///{self.home / 'cnai.db'}"
         if not self.artifacts:
             self.artifacts = (self.home / "artifacts").as_uri()
+        if not self.event_bus:  # the same default as `cnai serve`'s inference log, so they meet
+            self.event_bus = f"sqlite:///{self.home / 'events.db'}"
         return self
 
     @property

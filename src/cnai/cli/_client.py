@@ -36,6 +36,24 @@ class ApiClient:
             fail(f"{body.get('error_code', response.status_code)}: {body.get('message', response.text)}")
         return body
 
+    def v1(self, method: str, path: str, body: Any = None) -> Any:
+        """Call cnai's own API (``/api/v1/...``); errors there are ``{"error", "code"}``."""
+        try:
+            response = self.http.request(method, f"/api/v1/{path.lstrip('/')}", json=body)
+        except httpx.TransportError:
+            fail(f"No cnai server answers at {self.base}. Start one with `cnai up`, or set --tracking-uri.")
+            raise  # unreachable
+        try:
+            data = response.json() if response.content else {}
+        except ValueError:
+            fail(f"{self.base} answered HTTP {response.status_code} with a body that is not JSON: is it a cnai server?")
+            raise  # unreachable
+        if response.status_code == 404 and "error" not in data:
+            fail(f"{self.base} has no /api/v1/{path}: is it an older cnai server, or not cnai?")
+        if response.status_code >= 400:
+            fail(str(data.get("error") or response.text))
+        return data
+
     def paged(self, method: str, endpoint: str, key: str, limit: int, **payload: Any) -> list[dict[str, Any]]:
         """Follow next_page_token until ``limit`` items or the end."""
         items: list[dict[str, Any]] = []

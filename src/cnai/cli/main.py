@@ -10,9 +10,11 @@ from cnai.cli import drift as drift_cmd
 from cnai.cli import experiments as experiments_cmd
 from cnai.cli import models as models_cmd
 from cnai.cli import quickstart as quickstart_cmd
+from cnai.cli import resources as resources_cmd
 from cnai.cli import runs as runs_cmd
 from cnai.cli import serve as serve_cmd
 from cnai.cli import server as server_cmd
+from cnai.cli import up as up_cmd
 
 app = typer.Typer(
     name="cnai",
@@ -36,10 +38,15 @@ def _root(
     """cnai: track, register, serve, watch and roll out ML models, the cloud-native way."""
 
 
+app.command("up")(up_cmd.up)
 app.command("server")(server_cmd.server)
 app.command("serve")(serve_cmd.serve)
 app.command("quickstart")(quickstart_cmd.quickstart)
 app.command("drift")(drift_cmd.drift)
+app.command("apply")(resources_cmd.apply)
+app.command("get")(resources_cmd.get)
+app.command("describe")(resources_cmd.describe)
+app.command("delete")(resources_cmd.delete)
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(experiments_cmd.app, name="experiments")
 app.add_typer(runs_cmd.app, name="runs")

@@ -249,3 +249,20 @@ registered_model_aliases = Table(
     Column("alias", String(256), primary_key=True),
     Column("version", Integer, nullable=False),
 )
+
+# Declarative resources (Deployment, Monitor, ...): desired state for the controllers.
+# Specs and statuses are JSON text: their shape belongs to each kind's package, not to the schema.
+resources = Table(
+    "resources",
+    metadata,
+    Column("kind", String(64), primary_key=True),
+    Column("name", String(63), primary_key=True),
+    Column("api_version", String(64), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("observed_generation", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,6 +23,9 @@ from cnai.db.migrate import upgrade
 from cnai.errors import CnaiError
 from cnai.registry import api as registry_api
 from cnai.registry.store import RegistryStore
+from cnai.resources import Controller, ResourceStore
+from cnai.resources import api as resources_api
+from cnai.server import kinds
 from cnai.server.auth import TokenAuth
 from cnai.settings import Settings
 from cnai.tracking.api import artifacts as artifacts_api
@@ -50,6 +56,9 @@ class ControlPlane:
     logged_models: LoggedModelStore
     registry: RegistryStore
     artifacts: ArtifactStore
+    resources: ResourceStore
+    # Controllers and cnai's own API export here; served at GET /metrics.
+    metrics: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
 
 
 def build_plane(settings: Settings, *, migrate: bool = True) -> ControlPlane:
@@ -66,11 +75,16 @@ def build_plane(settings: Settings, *, migrate: bool = True) -> ControlPlane:
         logged_models=LoggedModelStore(engine),
         registry=RegistryStore(engine),
         artifacts=store_from_uri(settings.artifacts, s3_endpoint_url=settings.s3_endpoint_url),
+        resources=ResourceStore(engine, kinds.validators()),
     )
 
 
-def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
+def create_app(settings: Settings, *, migrate: bool = True, with_controllers: bool = False) -> Starlette:
+    """The control plane's ASGI app; ``with_controllers`` also runs the deployment and monitor
+    controllers in its lifespan (``cnai up``). ``cnai server`` leaves them off, so several API
+    processes never run two controllers over the same desired state."""
     plane = build_plane(settings, migrate=migrate)
+    controllers: list[Controller] = kinds.controllers(plane) if with_controllers else []
     max_body = settings.max_json_body_bytes
     endpoints = [
         *experiments_api.endpoints(plane.experiments),
@@ -86,12 +100,33 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
         # workers a handler could wait on another process's write lock and stall the loop.
         *to_routes(API_PREFIXES, endpoints, max_body, inline=is_sqlite(plane.engine) and settings.workers == 1),
         *artifacts_api.routes(ARTIFACT_PREFIXES, plane.artifacts, MAX_UPLOAD_BYTES),
+        *resources_api.routes(plane.resources),
+        *kinds.routes(plane),
+        Route("/metrics", _metrics, methods=["GET"]),
         Route("/", _index, methods=["GET"]),
     ]
     middleware = [Middleware(TokenAuth, token=settings.auth_token)] if settings.auth_token else []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        started: list[Controller] = []
+        try:
+            for controller in controllers:
+                await controller.start()
+                started.append(controller)
+                log.info("controller %s started", controller.name)
+            yield
+        finally:
+            for controller in reversed(started):
+                try:
+                    await controller.stop()
+                except Exception:  # one controller's failure must not keep the others running
+                    log.exception("controller %s failed to stop cleanly", controller.name)
+
     app = Starlette(
         routes=routes,
         middleware=middleware,
+        lifespan=lifespan,
         exception_handlers={
             CnaiError: on_cnai_error,
             HTTPException: _on_http_error,
@@ -99,6 +134,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> Starlette:
         },
     )
     app.state.plane = plane
+    app.state.controllers = controllers
     return app
 
 
@@ -117,6 +153,11 @@ async def _health(request: Request) -> Response:
 
 async def _version(request: Request) -> Response:
     return PlainTextResponse(__version__)
+
+
+async def _metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.plane.metrics
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 async def _server_info(request: Request) -> Response:

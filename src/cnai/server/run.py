@@ -19,7 +19,9 @@ def app_from_env() -> object:
     return create_app(Settings(), migrate=False)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, *, with_controllers: bool = False) -> None:
+    """Run until Ctrl-C or SIGTERM; uvicorn's shutdown runs the app's lifespan exit, which stops
+    the controllers (and with them the replicas they started) before the process ends."""
     settings.check_bind_is_safe()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Migrate once, before any worker starts, so workers never race on DDL.
@@ -35,10 +37,11 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_keep_alive=60,
     )
-    if settings.workers == 1:
+    if settings.workers == 1 or with_controllers:
         from cnai.server.app import create_app
 
-        uvicorn.run(create_app(settings, migrate=False), **common)  # type: ignore[arg-type]
+        app = create_app(settings, migrate=False, with_controllers=with_controllers)
+        uvicorn.run(app, **common)  # type: ignore[arg-type]
         return
     # Worker processes rebuild the settings from the environment: export the resolved values.
     for name, value in settings.model_dump().items():

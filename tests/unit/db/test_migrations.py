@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from cnai.db.engine import make_engine
-from cnai.db.migrate import current_revision, upgrade
+from cnai.db.migrate import alembic_config, current_revision, upgrade
 from cnai.db.schema import metadata
 from tests.fixtures.servers import postgres_database
 
@@ -18,7 +19,7 @@ def _assert_in_sync(url: str) -> None:
     engine = make_engine(url)
     upgrade(engine)
     upgrade(engine)  # idempotent
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
@@ -47,5 +48,5 @@ def test_concurrent_upgrades_on_an_empty_postgres_database() -> None:
         outputs = [p.communicate(timeout=120)[0].decode() for p in procs]
         assert [p.returncode for p in procs] == [0, 0, 0], outputs
         engine = make_engine(url)
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
         engine.dispose()

@@ -1,0 +1,60 @@
+"""`cnai up`: the control plane with its controllers, on embedded defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cnai.cli._common import build_settings, console, guarded
+
+
+def up(
+    host: str = typer.Option(
+        None, help="Address to bind. Non-loopback needs --auth-token or --insecure. [default: 127.0.0.1]"
+    ),
+    port: int = typer.Option(None, help="Control-plane port. [default: 8080]"),
+    home: Path = typer.Option(None, help="Root for embedded defaults. [env: CNAI_HOME; default: ~/.cnai]"),
+    store: str = typer.Option(None, help="Metadata store URL. [default: sqlite under CNAI_HOME]"),
+    artifacts: str = typer.Option(
+        None, help="Artifact root: file:///dir or s3://bucket/prefix. [default: CNAI_HOME/artifacts]"
+    ),
+    event_bus: str = typer.Option(
+        None, help="Event bus: sqlite:///path/events.db or kafka://host:port. [default: CNAI_HOME/events.db]"
+    ),
+    auth_token: str = typer.Option(None, help="Require this bearer token. [env: CNAI_AUTH_TOKEN]"),
+    insecure: bool = typer.Option(None, "--insecure", help="Allow a non-loopback bind without authentication."),
+    log_level: str = typer.Option(None, help="debug, info, warning or error. [default: info]"),
+) -> None:
+    """Start the control plane with the deployment and monitor controllers, and keep them running.
+
+    Tracking, registry, artifacts, /api/v1 (resources, feedback) and /metrics are served on one port. Apply specs with `cnai apply -f`; the controllers start model servers, routers and monitors for them. Ctrl-C or SIGTERM stops everything cleanly (replicas included).
+
+    Every option can also be set with a CNAI_* environment variable (CNAI_PORT, CNAI_STORE, CNAI_EVENT_BUS, ...).
+    """
+    from cnai.server.run import serve
+
+    settings = build_settings(
+        host=host,
+        port=port,
+        home=home,
+        store=store,
+        artifacts=artifacts,
+        event_bus=event_bus,
+        auth_token=auth_token,
+        insecure=insecure,
+        log_level=log_level,
+    )
+    guarded(settings.check_bind_is_safe)
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"[bold]cnai up[/]  control plane on [cyan]{base}[/]")
+    console.print(f"  tracking + registry   export MLFLOW_TRACKING_URI={base}")
+    console.print(
+        f"  resources             cnai apply -f spec.yaml   ·   cnai get deployments   ·   {base}/api/v1/resources/deployments"
+    )
+    console.print(f"  metrics               {base}/metrics")
+    console.print(f"  store                 {settings.store}")
+    console.print(f"  artifacts             {settings.artifacts}")
+    console.print(f"  event bus             {settings.event_bus}")
+    console.print("  Ctrl-C to stop.")
+    guarded(lambda: serve(settings, with_controllers=True))

@@ -1,0 +1,54 @@
+"""``/api/v1/resources/{kind}[/{name}]``: apply, get, list and delete declarative resources.
+
+``kind`` in the path is any spelling ``cnai get`` accepts (``deployments``, ``deploy``,
+``Deployment``). PUT takes one document (the JSON form of the YAML) whose kind and name must
+match the path, as kubectl's server-side apply does.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cnai.errors import InvalidArgument
+from cnai.resources.documents import parse_document
+from cnai.resources.http import handler, json_response, read_json
+from cnai.resources.store import ResourceStore, resolve_kind
+
+PREFIX = "/api/v1/resources"
+
+
+def routes(store: ResourceStore) -> list[Route]:
+    @handler
+    async def list_resources(request: Request) -> Response:
+        kind = resolve_kind(request.path_params["kind"], store.kinds)
+        return json_response({"items": [r.to_dict() for r in store.list(kind)]})
+
+    @handler
+    async def get_resource(request: Request) -> Response:
+        kind = resolve_kind(request.path_params["kind"], store.kinds)
+        return json_response(store.get(kind, request.path_params["name"]).to_dict())
+
+    @handler
+    async def apply_resource(request: Request) -> Response:
+        kind = resolve_kind(request.path_params["kind"], store.kinds)
+        doc = parse_document(await read_json(request))
+        if (doc.kind, doc.name) != (kind, request.path_params["name"]):
+            raise InvalidArgument(
+                f"The document is {doc.kind} {doc.name!r} but the path names {kind} {request.path_params['name']!r}"
+            )
+        resource, outcome = store.apply(doc)
+        return json_response({"outcome": outcome, "resource": resource.to_dict()}, 201 if outcome == "created" else 200)
+
+    @handler
+    async def delete_resource(request: Request) -> Response:
+        kind = resolve_kind(request.path_params["kind"], store.kinds)
+        return json_response(store.delete(kind, request.path_params["name"]).to_dict())
+
+    return [
+        Route(PREFIX + "/{kind}", list_resources, methods=["GET"]),
+        Route(PREFIX + "/{kind}/{name}", get_resource, methods=["GET"]),
+        Route(PREFIX + "/{kind}/{name}", apply_resource, methods=["PUT"]),
+        Route(PREFIX + "/{kind}/{name}", delete_resource, methods=["DELETE"]),
+    ]

@@ -1,0 +1,181 @@
+"""Desired state: resources (kind, name, spec) with a generation, and the status controllers report.
+
+``generation`` counts spec changes, as in Kubernetes: an apply that changes nothing leaves it
+alone, so controllers (and ``cnai apply``'s "unchanged") can tell real changes from re-applies.
+A controller reports ``observed_generation`` with its status, so a reader knows whether the
+status already reflects the latest spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import Engine, Row, delete, insert, select, update
+
+from cnai._clock import now_ms
+from cnai.db.engine import read_tx, write_tx
+from cnai.db.schema import resources
+from cnai.errors import InvalidArgument, NotFound
+from cnai.resources.documents import API_VERSION, Document, check_name
+
+SpecValidator = Callable[[dict[str, Any]], dict[str, Any]]
+ApplyOutcome = Literal["created", "configured", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Resource:
+    kind: str
+    name: str
+    api_version: str
+    labels: dict[str, str]
+    spec: dict[str, Any]
+    generation: int
+    status: dict[str, Any]
+    observed_generation: int
+    created_at: int
+    updated_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document shape, as ``cnai get -o json`` and the API return it."""
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "metadata": {
+                "name": self.name,
+                "labels": self.labels,
+                "generation": self.generation,
+                "creationTimestamp": self.created_at,
+                "updateTimestamp": self.updated_at,
+            },
+            "spec": self.spec,
+            "status": {**self.status, "observedGeneration": self.observed_generation},
+        }
+
+
+class ResourceStore:
+    def __init__(self, engine: Engine, validators: Mapping[str, SpecValidator]) -> None:
+        self.engine = engine
+        self.validators = dict(validators)
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self.validators)
+
+    def validate(self, doc: Document) -> dict[str, Any]:
+        validator = self.validators.get(doc.kind)
+        if validator is None:
+            raise InvalidArgument(f"Unknown kind {doc.kind!r}: this server knows {', '.join(self.kinds) or 'none'}")
+        return validator(doc.spec)
+
+    def apply(self, doc: Document) -> tuple[Resource, ApplyOutcome]:
+        """Create or update ``doc``; the spec is validated before anything is written."""
+        spec = self.validate(doc)
+        now = now_ms()
+        with write_tx(self.engine) as conn:
+            row = conn.execute(select(resources).where(*_key(doc.kind, doc.name))).first()
+            if row is None:
+                conn.execute(
+                    insert(resources).values(
+                        kind=doc.kind,
+                        name=doc.name,
+                        api_version=doc.api_version,
+                        labels=_dump(doc.labels),
+                        spec=_dump(spec),
+                        generation=1,
+                        status=_dump({}),
+                        observed_generation=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                outcome: ApplyOutcome = "created"
+            elif orjson.loads(row.spec) == spec and orjson.loads(row.labels) == doc.labels:
+                outcome = "unchanged"
+            else:
+                spec_changed = orjson.loads(row.spec) != spec
+                conn.execute(
+                    update(resources)
+                    .where(*_key(doc.kind, doc.name))
+                    .values(
+                        labels=_dump(doc.labels),
+                        spec=_dump(spec),
+                        generation=resources.c.generation + (1 if spec_changed else 0),
+                        updated_at=now,
+                    )
+                )
+                outcome = "configured"
+            return _resource(conn.execute(select(resources).where(*_key(doc.kind, doc.name))).one()), outcome
+
+    def get(self, kind: str, name: str) -> Resource:
+        with read_tx(self.engine) as conn:
+            row = conn.execute(select(resources).where(*_key(kind, name))).first()
+        if row is None:
+            raise NotFound(f"{kind} {name!r} not found")
+        return _resource(row)
+
+    def list(self, kind: str) -> list[Resource]:
+        with read_tx(self.engine) as conn:
+            rows = conn.execute(select(resources).where(resources.c.kind == kind).order_by(resources.c.name)).all()
+        return [_resource(row) for row in rows]
+
+    def delete(self, kind: str, name: str) -> Resource:
+        with write_tx(self.engine) as conn:
+            row = conn.execute(delete(resources).where(*_key(kind, name)).returning(*resources.c)).first()
+        if row is None:
+            raise NotFound(f"{kind} {name!r} not found")
+        return _resource(row)
+
+    def update_spec(self, kind: str, name: str, spec: dict[str, Any]) -> Resource:
+        """Replace the spec (promote, rollback, automatic rollback); bumps the generation if it changed."""
+        current = self.get(kind, name)
+        resource, _ = self.apply(Document(current.api_version, kind, name, spec, current.labels))
+        return resource
+
+    def set_status(self, kind: str, name: str, status: dict[str, Any], observed_generation: int) -> None:
+        """Replace the status a controller reports; a resource deleted meanwhile is left deleted."""
+        with write_tx(self.engine) as conn:
+            conn.execute(
+                update(resources)
+                .where(*_key(kind, name))
+                .values(status=_dump(status), observed_generation=observed_generation)
+            )
+
+
+def resolve_kind(text: str, kinds: list[str]) -> str:
+    """``deployment``, ``deployments``, ``deploy`` or ``Deployment`` -> ``Deployment``."""
+    wanted = text.strip().lower()
+    for kind in kinds:
+        lower = kind.lower()
+        if wanted in (lower, lower + "s", _SHORT_NAMES.get(lower, lower)):
+            return kind
+    raise InvalidArgument(f"Unknown resource type {text!r}: use one of {', '.join(k.lower() + 's' for k in kinds)}")
+
+
+_SHORT_NAMES = {"deployment": "deploy", "monitor": "mon"}
+
+
+def _key(kind: str, name: str) -> tuple[Any, Any]:
+    check_name(name, "name")
+    return resources.c.kind == kind, resources.c.name == name
+
+
+def _dump(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _resource(row: Row[Any]) -> Resource:
+    return Resource(
+        kind=row.kind,
+        name=row.name,
+        api_version=row.api_version or API_VERSION,
+        labels=orjson.loads(row.labels),
+        spec=orjson.loads(row.spec),
+        generation=row.generation,
+        status=orjson.loads(row.status),
+        observed_generation=row.observed_generation,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
