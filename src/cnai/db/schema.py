@@ -266,3 +266,87 @@ resources = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# Monitors (cnai.monitoring.monitor): per-window results, the actions outbox, the open window's
+# rows, the inference-log offsets already applied, predictions for late labels, and the labels.
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("monitor", String(63), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("drift_share", Float, nullable=False),
+    Column("dataset_drift", Boolean, nullable=False),
+    Column("breached", Boolean, nullable=False),
+    Column("verdict", String(16)),  # what breached: "drift" or "performance"
+    Column("features", Text, nullable=False),  # JSON: per feature test, score, threshold, drifted
+    Column("quality", Text, nullable=False),  # JSON
+    Column("performance", Text),  # JSON, once labels have arrived
+    Column("error", Text),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# The outbox: written in the window's transaction, delivered (and retried) from here.
+monitor_actions = Table(
+    "monitor_actions",
+    metadata,
+    Column("key", String(200), primary_key=True),  # the idempotency key: <monitor>/<seq>/<action index>
+    Column("monitor", String(63), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("action_index", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("options", Text, nullable=False),  # JSON: the action as specified when the window closed
+    Column("payload", Text, nullable=False),  # JSON: the alert, identical on every attempt
+    Column("status", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("last_result", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_monitor_actions_status_next_attempt_ms", "status", "next_attempt_ms"),
+    Index("ix_monitor_actions_monitor", "monitor"),
+)
+
+monitor_buffer = Table(
+    "monitor_buffer",
+    metadata,
+    Column("monitor", String(63), primary_key=True),
+    Column("ordinal", BigInteger, primary_key=True),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("request_id", String(256)),
+    Column("row_index", Integer, nullable=False),
+    Column("data", Text, nullable=False),  # JSON: {"v": feature values, "p": prediction}
+)
+
+monitor_offsets = Table(
+    "monitor_offsets",
+    metadata,
+    Column("group_id", String(255), primary_key=True),
+    Column("topic", String(249), primary_key=True),
+    Column("partition_id", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+
+monitor_predictions = Table(
+    "monitor_predictions",
+    metadata,
+    Column("monitor", String(63), primary_key=True),
+    Column("request_id", String(256), primary_key=True),
+    Column("row_index", Integer, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("prediction", Text, nullable=False),  # JSON
+    Index("ix_monitor_predictions_monitor_seq", "monitor", "seq"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("request_id", String(256), primary_key=True),
+    Column("label", Text, nullable=False),  # JSON: one value, or a list with one per row of the request
+    Column("model", String(256)),
+    Column("received_at", BigInteger, nullable=False),
+    Index("ix_feedback_received_at", "received_at"),
+)
