@@ -37,7 +37,7 @@ def apply(
     api = ApiClient(build_settings(tracking_uri=tracking_uri))
     for doc in docs:
         body = {"apiVersion": doc.api_version, "kind": doc.kind, "metadata": {"name": doc.name, "labels": doc.labels}}
-        answer = api.v1("PUT", f"resources/{doc.kind.lower()}s/{doc.name}", {**body, "spec": doc.spec})
+        answer = api.v1("PUT", f"resources/{doc.kind}/{doc.name}", {**body, "spec": doc.spec})
         console.print(f"{doc.kind.lower()}/{doc.name} [green]{answer['outcome']}[/]")
 
 
@@ -103,7 +103,7 @@ def delete(
     """Delete a resource (its controller then stops what it runs), by type and name or by file."""
     targets: list[tuple[str, str]] = []
     if filename:
-        targets = [(doc.kind.lower() + "s", doc.name) for f in filename for doc in _read(f)]
+        targets = [(doc.kind, doc.name) for f in filename for doc in _read(f)]
     elif kind and name:
         targets = [(kind, name)]
     else:

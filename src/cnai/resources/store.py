@@ -151,7 +151,8 @@ def resolve_kind(text: str, kinds: list[str]) -> str:
         lower = kind.lower()
         if wanted in (lower, lower + "s", _SHORT_NAMES.get(lower, lower)):
             return kind
-    raise InvalidArgument(f"Unknown resource type {text!r}: use one of {', '.join(k.lower() + 's' for k in kinds)}")
+    known = ", ".join(f"{k} ({k.lower()}s)" for k in kinds) or "none"
+    raise InvalidArgument(f"Unknown kind {text!r}: this server knows {known}")
 
 
 _SHORT_NAMES = {"deployment": "deploy", "monitor": "mon"}

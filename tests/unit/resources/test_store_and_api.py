@@ -111,7 +111,7 @@ def test_kind_spellings() -> None:
     kinds = ["Deployment", "Monitor"]
     assert {resolve_kind(k, kinds) for k in ("deployment", "deployments", "deploy", "Deployment")} == {"Deployment"}
     assert resolve_kind("mon", kinds) == "Monitor"
-    with pytest.raises(InvalidArgument, match="deployments, monitors"):
+    with pytest.raises(InvalidArgument, match=r"Deployment \(deployments\), Monitor \(monitors\)"):
         resolve_kind("pods", kinds)
 
 
