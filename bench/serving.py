@@ -13,6 +13,7 @@ LogisticRegression on 4 features. JSON bodies everywhere (what each peer's clien
     python bench/serving.py                 # full run, writes bench/results/serving.md
     python bench/serving.py --quick         # 3 s per scenario, writes bench/.work/serving/serving.md
     python bench/serving.py --servers cnai,bare --duration 5
+    python bench/serving.py --servers cnai,cnai-nobatch,bare --scenarios c=32 --repeat 3
 
 Runs hold /tmp/cnai-bench.lock so two benchmarks never share the machine.
 """
@@ -318,7 +319,14 @@ class Outcome:
     notes: dict[str, str] = field(default_factory=dict)
 
 
-def measure(server: Server, model: Model, seconds: float, warmup: float, outcome: Outcome) -> None:
+def measure(
+    server: Server,
+    model: Model,
+    seconds: float,
+    warmup: float,
+    outcome: Outcome,
+    scenarios: list[tuple[str, int, int]] = SCENARIOS,
+) -> None:
     server_cores, client_cores = core_plan()
     logs = WORK / "logs"
     if server.venv is not None:
@@ -349,7 +357,7 @@ def measure(server: Server, model: Model, seconds: float, warmup: float, outcome
             except Exception as exc:
                 outcome.notes[f"{server.label} {endpoint.label}"] = f"wrong or no answer: {exc}"
                 continue
-            for scenario, nrows, conc in SCENARIOS:
+            for scenario, nrows, conc in scenarios:
                 body = endpoint.body(model.rows[:nrows])
                 if warmup:
                     run_wrk(url, body, conc, warmup, client_cores, WORK)
@@ -451,6 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per scenario")
     parser.add_argument("--quick", action="store_true", help="3 s per scenario, 1 s warm-up")
     parser.add_argument("--output", type=Path)
+    parser.add_argument(
+        "--scenarios", default="", help="only scenarios whose name contains one of these (comma list), e.g. c=32"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="measure the servers this many times in turn (the last run is reported)"
+    )
     args = parser.parse_args(argv)
     keys = [k.strip() for k in args.servers.split(",") if k.strip()]
     unknown = set(keys) - set(SERVERS)
@@ -463,7 +477,18 @@ def main(argv: list[str] | None = None) -> int:
             print("wrk is required: apt-get install wrk", file=sys.stderr)
             return 2
     seconds, warmup = (3.0, 1.0) if args.quick else (args.duration, args.warmup)
-    full = not args.quick and len(keys) == len(SERVERS) and argv is None and args.output is None
+    wanted = [w.strip() for w in args.scenarios.split(",") if w.strip()]
+    scenarios = [s for s in SCENARIOS if not wanted or any(w in s[0] for w in wanted)]
+    if not scenarios:
+        parser.error(f"no scenario matches {args.scenarios!r}; scenarios: {[s for s, _, _ in SCENARIOS]}")
+    full = (
+        not args.quick
+        and len(keys) == len(SERVERS)
+        and len(scenarios) == len(SCENARIOS)
+        and args.repeat == 1
+        and argv is None
+        and args.output is None
+    )
     output = args.output or ((RESULTS_DIR if full else WORK) / "serving.md")
     WORK.mkdir(parents=True, exist_ok=True)
     command = " ".join(["python bench/serving.py", *(argv if argv is not None else sys.argv[1:])])
@@ -471,8 +496,11 @@ def main(argv: list[str] | None = None) -> int:
     with bench_lock(), sigterm_as_interrupt():
         try:
             model = build_model(WORK)
-            for key in keys:
-                measure(SERVERS[key], model, seconds, warmup, outcome)
+            for round_ in range(max(1, args.repeat)):
+                if args.repeat > 1:
+                    print(f"--- round {round_ + 1} of {args.repeat}", flush=True)
+                for key in keys:
+                    measure(SERVERS[key], model, seconds, warmup, outcome, scenarios)
         except KeyboardInterrupt:
             print("interrupted; servers stopped", file=sys.stderr)
             return 130
