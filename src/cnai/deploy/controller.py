@@ -58,7 +58,8 @@ class DeploymentController:
         ``serve_args``: extra ``cnai serve`` flags for every replica (e.g. ``--no-inference-log``)."""
         self.store = store
         self.resync_s = resync_s
-        self.metrics = DeployMetrics(registry if registry is not None else CollectorRegistry())
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = DeployMetrics(self.registry)
         self.resolver = VersionResolver(tracking_uri, refresh_s=alias_refresh_s, clock=clock)
         launcher = Launcher(
             home=home, tracking_uri=tracking_uri, host=host, serve_args=serve_args, health_interval_s=health_interval_s
