@@ -352,8 +352,11 @@ def _insert_window(conn: Any, window: ClosedWindow, now: int) -> None:
         error=v.error,
         created_at=now,
     )
-    inserted = conn.execute(stmt.on_conflict_do_nothing(index_elements=["monitor", "seq"]))
-    if inserted.rowcount != 1:
+    # RETURNING rather than rowcount: psycopg reports -1 for INSERT ... ON CONFLICT DO NOTHING.
+    inserted = conn.execute(
+        stmt.on_conflict_do_nothing(index_elements=["monitor", "seq"]).returning(monitor_windows.c.seq)
+    )
+    if inserted.first() is None:
         return  # stored before: its predictions and actions were stored with it
     if window.predictions:
         rows = [

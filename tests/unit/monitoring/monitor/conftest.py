@@ -3,6 +3,7 @@ reference data and inference events as ``cnai serve`` does."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from cnai.events import INFERENCE_TOPIC, bus_from_url
 from cnai.events.cloudevents import make_event
 from cnai.monitoring.monitor import KIND, MonitorController, validate_monitor_spec
 from cnai.resources import Document, ResourceStore
+from tests.fixtures.servers import postgres_database
 
 
 @dataclass
@@ -87,16 +89,17 @@ def sample(n: int, rng: np.random.Generator, shift: float = 0.0) -> pd.DataFrame
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'cnai.db'}")
-    upgrade(engine)
-    reference = tmp_path / "reference.csv"
-    sample(600, np.random.default_rng(99)).to_csv(reference, index=False)
-    yield Env(
-        engine,
-        ResourceStore(engine, {KIND: validate_monitor_spec}),
-        f"sqlite:///{tmp_path / 'events.db'}",
-        reference,
-        tmp_path,
-    )
-    engine.dispose()
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
+    """SQLite by default; ``@pytest.mark.parametrize("env", ["postgres"], indirect=True)`` for PostgreSQL."""
+    with contextlib.ExitStack() as stack:
+        if getattr(request, "param", "sqlite") == "postgres":
+            url = stack.enter_context(postgres_database())
+        else:
+            url = f"sqlite:///{tmp_path / 'cnai.db'}"
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        upgrade(engine)
+        reference = tmp_path / "reference.csv"
+        sample(600, np.random.default_rng(99)).to_csv(reference, index=False)
+        resources = ResourceStore(engine, {KIND: validate_monitor_spec})
+        yield Env(engine, resources, f"sqlite:///{tmp_path / 'events.db'}", reference, tmp_path)

@@ -44,6 +44,7 @@ def action_states(env: Env, name: str) -> dict[str, str]:
     return {a["key"]: a["status"] for a in MonitorStore(env.engine).actions(name)}
 
 
+@pytest.mark.parametrize("env", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 async def test_drift_is_flagged_within_a_window_and_alerted_once_per_breach(env: Env, receiver: Receiver) -> None:
     env.apply("m", actions=[webhook(receiver.url), {"alert": {"topic": "alerts"}}])
     registry = CollectorRegistry()
@@ -116,6 +117,7 @@ async def test_a_restart_continues_the_open_window(env: Env) -> None:
     assert window["rows"] == 50
 
 
+@pytest.mark.parametrize("env", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 async def test_records_replayed_after_a_lost_bus_commit_are_not_counted_twice(env: Env, receiver: Receiver) -> None:
     """A crash after the window's transaction but before the offsets reach the bus."""
     env.apply("m", actions=[webhook(receiver.url)])
@@ -206,6 +208,7 @@ async def test_retries_give_up_after_max_retries(env: Env) -> None:
         receiver.close()
 
 
+@pytest.mark.parametrize("env", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 async def test_late_labels_update_performance_and_breach_once(env: Env, receiver: Receiver) -> None:
     performance = {"task": "classification", "thresholds": {"accuracy": 0.9}, "minLabels": 10}
     env.apply("m", window={"count": 20}, tests={"performance": performance}, actions=[webhook(receiver.url)])
