@@ -54,7 +54,9 @@ class Models:
 @pytest.fixture(scope="session")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     root = tmp_path_factory.mktemp("deploy-models")
-    return Models(save_logistic(root / "v1"), save_constant(root / "v2"))
+    with warnings.catch_warnings():  # mlflow's hint about integer columns: intended here
+        warnings.simplefilter("ignore", UserWarning)
+        return Models(save_logistic(root / "v1"), save_constant(root / "v2"))
 
 
 @pytest.fixture
