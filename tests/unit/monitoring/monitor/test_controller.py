@@ -68,7 +68,7 @@ async def test_drift_is_flagged_within_a_window_and_alerted_once_per_breach(env:
     assert set(stored[2]["features"]) == {"a", "b", "c"}
     assert stored[2]["features"]["a"]["test"] == "ks"  # Evidently's choice for <= 1000 reference rows
     assert receiver.keys() == {"m/3/0": 1, "m/4/0": 1}
-    body = receiver.bodies()[0]
+    body = {b["window"]: b for b in receiver.bodies()}[3]  # actions are delivered concurrently
     assert body["monitor"] == "m"
     assert body["window"] == 3
     assert body["verdict"] == "drift"
