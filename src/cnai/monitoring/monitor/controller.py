@@ -453,13 +453,22 @@ class MonitorController:
                 await self._pause(1.0)
 
     async def _deliver(self, action: ActionRow) -> None:
-        options = _action_options(action)
+        try:
+            options = _action_options(action)
+        except Exception as exc:  # stored by another version of cnai, unreadable here: never deliverable
+            detail = f"unreadable {action.kind} action: {exc}"
+            await asyncio.to_thread(self.store.record_attempt, action.key, FAILED, self.clock(), detail, self.clock())
+            return
         timeout_s = options.timeout_seconds if isinstance(options, Webhook | Command) else ALERT_TIMEOUT_S
         now = self.clock()
         lease_until = now + round(timeout_s * 1000) + LEASE_MARGIN_MS
         if not await asyncio.to_thread(self.store.claim, action, lease_until, now):
             return  # taken by another deliverer
-        attempt = await self._attempt(options, action)
+        try:
+            attempt = await self._attempt(options, action)
+        except Exception as exc:  # a bug or an unexpected error: counted as a failed attempt, not a stuck one
+            log.exception("monitor action %s: attempt raised", action.key)
+            attempt = attempts.Attempt(False, True, f"{type(exc).__name__}: {exc}")
         count = action.attempts + 1
         now = self.clock()
         if attempt.ok:

@@ -14,6 +14,7 @@ from cnai.db.schema import monitor_buffer
 from cnai.events import bus_from_url, decode
 from cnai.monitoring.feedback import Feedback, save_feedback
 from cnai.monitoring.monitor import ALERT_EVENT_TYPE, KIND, MonitorController, MonitorStore
+from cnai.resources import Controller
 from tests.fixtures.servers import free_port
 from tests.unit.monitoring.monitor.conftest import Env
 from tests.unit.monitoring.monitor.receiver import Receiver, await_for
@@ -292,6 +293,7 @@ async def test_events_of_other_models_and_versions_are_ignored(env: Env) -> None
     env.apply("m", target={"model": {"name": "iris", "version": "2"}})
     env.apply("n", target={"deployment": {"name": "wine"}})
     controller: MonitorController = env.controller()
+    assert isinstance(controller, Controller)  # what `cnai up` runs
     await controller.start()
     try:
         await env.produce(50, seed=10)  # iris version 1
