@@ -1,7 +1,7 @@
 """Runs and what is logged to them: params, tags, metrics, dataset inputs and model outputs.
 
-Reads return MLflow's ``Run`` message as a dict. A run's data is loaded for many runs at once
-(one query per table with ``IN``), so a search page costs a handful of queries, not one per run.
+Reads return MLflow's ``Run`` message as a dict, built by ``run_messages`` for a whole page of
+runs at once, so a search page costs two statements, not a few per run.
 """
 
 from __future__ import annotations
@@ -12,21 +12,13 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
     Connection,
     Engine,
-    Float,
-    Text,
     and_,
     bindparam,
-    cast,
     delete,
     insert,
-    literal,
-    null,
     select,
-    union_all,
     update,
 )
 
@@ -35,7 +27,6 @@ from cnai.db.engine import read_tx, write_tx
 from cnai.db.schema import (
     datasets,
     experiments,
-    latest_metrics,
     params,
     run_inputs,
     run_outputs,
@@ -45,7 +36,7 @@ from cnai.db.schema import (
 from cnai.db.upsert import insert_for, upsert_values
 from cnai.errors import InvalidArgument, NotFound
 from cnai.tracking import metrics as metric_points
-from cnai.tracking import search
+from cnai.tracking import run_messages, search
 from cnai.tracking.experiments import _view_stages
 from cnai.tracking.metrics import MetricPoint
 from cnai.tracking.names import random_run_name
@@ -119,12 +110,12 @@ class RunStore:
             conn.execute(insert(run_tags), [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()])
         # A new run holds exactly what was just written: answer from it rather than read it back.
         tag_list = [{"key": k, "value": v} for k, v in tag_map.items()]
-        return {"info": _run_info(row), "data": {"metrics": [], "params": [], "tags": tag_list}}
+        return {"info": run_messages.run_info(row), "data": {"metrics": [], "params": [], "tags": tag_list}}
 
     def get(self, run_id: str) -> dict[str, Any]:
         check_run_id(run_id)
         with read_tx(self.engine) as conn:
-            found = _load_runs(conn, [run_id])
+            found = run_messages.load_by_id(conn, [run_id])
         if not found:
             raise NotFound(f"Run with id={run_id} not found")
         return found[0]
@@ -155,7 +146,7 @@ class RunStore:
                 raise NotFound(f"Run with id={run_id} not found")
             if run_name:
                 _upsert_tags(conn, run_id, [(RUN_NAME_TAG, run_name)])
-            return _run_info(row._mapping)
+            return run_messages.run_info(row._mapping)
 
     def set_lifecycle(self, run_id: str, stage: str) -> None:
         with write_tx(self.engine) as conn:
@@ -258,7 +249,7 @@ class RunStore:
         exp_ids = [check_experiment_id(e) for e in experiment_ids]
         offset = search.decode_page_token(page_token)
         query = (
-            select(runs.c.run_uuid)
+            select(*run_messages.RUN_COLUMNS)
             .where(
                 runs.c.experiment_id.in_(exp_ids),
                 runs.c.lifecycle_stage.in_(_view_stages(view_type)),
@@ -269,8 +260,9 @@ class RunStore:
             .offset(offset)
         )
         with read_tx(self.engine) as conn:
-            ids, next_token = search.cut_page(list(conn.execute(query).scalars()), offset, max_results)
-            return _load_runs(conn, ids), next_token
+            # The page's runs rows come with the filter's answer: no second query for them.
+            rows, next_token = search.cut_page(list(conn.execute(query).mappings()), offset, max_results)
+            return run_messages.load(conn, rows), next_token
 
 
 def _check_batch_limits(points: Sequence[Any], param_items: Sequence[Any], tag_items: Sequence[Any]) -> None:
@@ -342,108 +334,3 @@ def _upsert_tags(conn: Connection, run_id: str, items: Sequence[tuple[str, str]]
     )
     if RUN_NAME_TAG in tags:
         conn.execute(update(runs).where(runs.c.run_uuid == run_id).values(name=tags[RUN_NAME_TAG]))
-
-
-# Statements for the read path are built once: constructing a select() costs more than running
-# it on SQLite, and run reads dominate the client's call counts (see MLFLOW_REST.md, pitfalls).
-_IDS: Any = bindparam("ids", expanding=True)
-_SELECT_RUNS = select(runs).where(runs.c.run_uuid.in_(_IDS))
-
-
-def _nulls(*types: Any) -> list[Any]:
-    return [cast(null(), t) for t in types]
-
-
-# A run's metrics, params, tags and model outputs in one UNION ALL: one statement instead of four,
-# which matters most on PostgreSQL, where every statement is a network round trip.
-# Columns: kind, run_uuid, key, text, number, is_nan, timestamp, step.
-_SELECT_DATA = union_all(
-    select(
-        literal("m"),
-        latest_metrics.c.run_uuid,
-        latest_metrics.c.key,
-        cast(null(), Text),
-        latest_metrics.c.value,
-        latest_metrics.c.is_nan,
-        latest_metrics.c.timestamp,
-        latest_metrics.c.step,
-    ).where(latest_metrics.c.run_uuid.in_(_IDS)),
-    select(
-        literal("p"), params.c.run_uuid, params.c.key, params.c.value, *_nulls(Float, Boolean, BigInteger, BigInteger)
-    ).where(params.c.run_uuid.in_(_IDS)),
-    select(
-        literal("t"),
-        run_tags.c.run_uuid,
-        run_tags.c.key,
-        run_tags.c.value,
-        *_nulls(Float, Boolean, BigInteger, BigInteger),
-    ).where(run_tags.c.run_uuid.in_(_IDS)),
-    select(
-        literal("o"),
-        run_outputs.c.run_uuid,
-        run_outputs.c.model_id,
-        *_nulls(Text, Float, Boolean, BigInteger),
-        run_outputs.c.step,
-    ).where(run_outputs.c.run_uuid.in_(_IDS)),
-)
-_SELECT_INPUTS = (
-    select(run_inputs.c.run_uuid, run_inputs.c.tags, datasets)
-    .join(datasets, datasets.c.dataset_uuid == run_inputs.c.dataset_uuid)
-    .where(run_inputs.c.run_uuid.in_(_IDS))
-)
-_DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
-
-
-def _run_info(row: Any) -> dict[str, Any]:
-    """MLflow's ``RunInfo`` from a ``runs`` row (or the dict that was inserted)."""
-    info = {
-        "run_id": row["run_uuid"],
-        "run_uuid": row["run_uuid"],
-        "run_name": row["name"],
-        "experiment_id": str(row["experiment_id"]),
-        "user_id": row["user_id"],
-        "status": row["status"],
-        "start_time": row["start_time"],
-        "artifact_uri": row["artifact_uri"],
-        "lifecycle_stage": row["lifecycle_stage"],
-    }
-    if row["end_time"] is not None:
-        info["end_time"] = row["end_time"]
-    return info
-
-
-def _load_runs(conn: Connection, run_ids: list[str]) -> list[dict[str, Any]]:
-    """Full ``Run`` messages for ``run_ids``, in that order."""
-    if not run_ids:
-        return []
-    ids = {"ids": run_ids}
-    infos = {r["run_uuid"]: r for r in conn.execute(_SELECT_RUNS, ids).mappings()}
-    data: dict[str, dict[str, list[Any]]] = {rid: {"metrics": [], "params": [], "tags": []} for rid in infos}
-    outputs: dict[str, list[dict[str, Any]]] = {}
-    for kind, rid, key, text, number, is_nan, timestamp, step in conn.execute(_SELECT_DATA, ids):
-        if kind == "m":
-            value = metric_points.wire_value(number, is_nan)
-            data[rid]["metrics"].append({"key": key, "value": value, "timestamp": timestamp, "step": step})
-        elif kind == "p":
-            data[rid]["params"].append({"key": key, "value": text})
-        elif kind == "t":
-            data[rid]["tags"].append({"key": key, "value": text})
-        else:
-            outputs.setdefault(rid, []).append({"model_id": key, "step": step})
-    inputs: dict[str, list[dict[str, Any]]] = {}
-    for row in conn.execute(_SELECT_INPUTS, ids).mappings():
-        dataset = {k: row[k] for k in _DATASET_FIELDS if row[k]}
-        inputs.setdefault(row["run_uuid"], []).append({"tags": orjson.loads(row["tags"]), "dataset": dataset})
-    result = []
-    for rid in run_ids:
-        info = infos.get(rid)
-        if info is None:
-            continue
-        run: dict[str, Any] = {"info": _run_info(info), "data": data[rid]}
-        # Like the stock server, leave out what is empty: the client parses every field it gets.
-        if rid in inputs:
-            run["inputs"] = {"dataset_inputs": inputs[rid]}
-        if rid in outputs:
-            run["outputs"] = {"model_outputs": outputs[rid]}
-        result.append(run)
-    return result
