@@ -53,9 +53,13 @@ SELECT 'i', run_uuid, dataset_uuid, tags, CAST(NULL AS FLOAT), NULL, CAST(NULL A
   FROM run_inputs WHERE run_uuid {ids}
 """
 _DATA_BRANCHES = _DATA_SQL.count("{ids}")
-# PostgreSQL: one array parameter, the same text for every page size (so psycopg prepares it
-# once). NULL::boolean there, as is_nan is boolean; SQLite has no boolean type to name.
-_PG_DATA_SQL = _DATA_SQL.replace("{ids}", "= ANY(%(ids)s::varchar[])").replace(", NULL,", ", CAST(NULL AS BOOLEAN),")
+# PostgreSQL: one array parameter, the same text for every page size, so psycopg prepares it
+# after a few executions. Not ``= ANY(array)``: its generic (prepared) plan compares every row
+# with every id, 3.8 ms against 1.4 ms for a 24-run page. NULL::boolean, as is_nan is boolean
+# there; SQLite has no boolean type to name.
+_PG_DATA_SQL = _DATA_SQL.replace("{ids}", "IN (SELECT unnest(%(ids)s::varchar[]))").replace(
+    ", NULL,", ", CAST(NULL AS BOOLEAN),"
+)
 
 
 def run_info(row: Mapping[Any, Any]) -> dict[str, Any]:
