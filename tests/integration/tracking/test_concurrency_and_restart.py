@@ -8,10 +8,19 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import requests
 from mlflow import MlflowClient
 from mlflow.entities import Metric
+from sqlalchemy import create_engine, make_url, text
 
-from tests.fixtures.servers import LiveServer, postgres_database, start_server_process
+from cnai.settings import Settings
+from tests.fixtures.servers import (
+    PG_ADMIN_URL,
+    LiveServer,
+    postgres_database,
+    start_live_server,
+    start_server_process,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +138,33 @@ def test_restart_loses_nothing_sqlite(tmp_path: Path) -> None:
 def test_restart_loses_nothing_postgres(tmp_path: Path) -> None:
     with postgres_database() as url:
         _restart_round_trip(tmp_path, url)
+
+
+@pytest.mark.postgres
+def test_postgres_dropping_connections_costs_at_most_one_retryable_error(tmp_path: Path) -> None:
+    """The pool is not pinged on every checkout (a round trip per request); a connection the
+    database dropped fails one request with a 503, which the stock client retries, and the pool
+    is renewed for the next."""
+    with postgres_database() as url:
+        server = start_live_server(Settings(home=tmp_path, store=url))
+        try:
+            exp_id = MlflowClient(server.url).create_experiment("survives")
+            get = f"{server.url}/api/2.0/mlflow/experiments/get"
+            assert requests.get(get, params={"experiment_id": exp_id}, timeout=10).status_code == 200
+            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                dropped = conn.execute(
+                    text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :db"),
+                    {"db": make_url(url).database},
+                ).scalar_one()
+            admin.dispose()
+            assert dropped >= 1
+            answers = [requests.get(get, params={"experiment_id": exp_id}, timeout=10) for _ in range(3)]
+            first, *rest = answers
+            assert first.status_code in (200, 503)
+            if first.status_code == 503:
+                assert first.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+            assert [a.status_code for a in rest] == [200, 200]
+            assert rest[-1].json()["experiment"]["name"] == "survives"
+        finally:
+            server.stop()
