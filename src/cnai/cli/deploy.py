@@ -14,9 +14,15 @@ def promote(
     deployment: str = typer.Argument(..., help="Deployment name."),
     tracking_uri: str = typer.Option(None, help=TRACKING_URI_HELP),
 ) -> None:
-    """Make a deployment's canary its primary model (a rolling update) and remove the canary."""
+    """Make a deployment's canary its primary model (a rolling update) and remove the canary.
+
+    A deployment that follows an alias (models:/wine@champion) with a canary of the same model (models:/wine/7) moves the alias to that version and keeps following it.
+    """
     api = ApiClient(build_settings(tracking_uri=tracking_uri))
     answer = api.v1("POST", f"deployments/{deployment}/promote")
+    moved = answer.get("alias")
+    if moved:
+        console.print(f"models:/{moved['model']}@{moved['alias']} [green]→ version {moved['version']}[/]")
     console.print(f"deployment/{deployment} [green]promoted[/]: now serving {answer['model']}")
 
 

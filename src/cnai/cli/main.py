@@ -6,6 +6,7 @@ import typer
 
 from cnai import __version__
 from cnai.cli import db as db_cmd
+from cnai.cli import deploy as deploy_cmd
 from cnai.cli import drift as drift_cmd
 from cnai.cli import experiments as experiments_cmd
 from cnai.cli import models as models_cmd
@@ -47,6 +48,8 @@ app.command("apply")(resources_cmd.apply)
 app.command("get")(resources_cmd.get)
 app.command("describe")(resources_cmd.describe)
 app.command("delete")(resources_cmd.delete)
+app.command("promote")(deploy_cmd.promote)
+app.command("rollback")(deploy_cmd.rollback)
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(experiments_cmd.app, name="experiments")
 app.add_typer(runs_cmd.app, name="runs")

@@ -3,6 +3,7 @@ extra ``/api/v1`` routes: the one place where the service packages meet the serv
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -32,8 +33,52 @@ def validators() -> dict[str, SpecValidator]:
 
 
 def controllers(plane: ControlPlane) -> list[Controller]:
-    return []
+    """The reconcile loops `cnai up` runs beside the API, all reporting into the plane's /metrics."""
+    from cnai.deploy.controller import DeploymentController
+    from cnai.events import bus_from_url
+
+    settings = plane.settings
+    # Replicas resolve models:/ URIs against this very control plane and write their inference
+    # log to the same event bus the monitors read.
+    own_url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
+    running: list[Controller] = [
+        DeploymentController(
+            plane.resources,
+            tracking_uri=own_url,
+            home=settings.home,
+            registry=plane.metrics,
+            serve_args=["--event-bus", settings.event_bus],
+        )
+    ]
+    if "Monitor" in plane.resources.kinds:
+        from cnai.monitoring.monitor.controller import MonitorController
+        from cnai.monitoring.monitor.reference import ArtifactReferenceLoader
+
+        # Offsets applied are stored in the database per consumer group: one group per bus, so
+        # a plane pointed at another bus (the quickstart's, a Kafka cluster) starts that bus's
+        # log from the beginning instead of skipping to offsets that belong to a different log.
+        group = "cnai-monitors-" + hashlib.sha1(settings.event_bus.encode()).hexdigest()[:10]
+        running.append(
+            MonitorController(
+                plane.engine,
+                plane.resources,
+                bus_from_url(settings.event_bus),
+                plane.metrics,
+                reference_loader=ArtifactReferenceLoader(plane.artifacts, plane.runs, plane.registry),
+                group=group,
+            )
+        )
+    return running
 
 
 def routes(plane: ControlPlane) -> list[BaseRoute]:
-    return []
+    """cnai's own API beyond /api/v1/resources: promote and rollback, monitor windows, feedback."""
+    from cnai.deploy.api import deploy_routes
+
+    extra: list[BaseRoute] = [*deploy_routes(plane.resources, plane.registry)]
+    if "Monitor" in plane.resources.kinds:
+        from cnai.monitoring.feedback import feedback_routes
+        from cnai.monitoring.monitor.api import monitor_routes
+
+        extra += [*monitor_routes(plane.engine), *feedback_routes(plane.engine)]
+    return extra

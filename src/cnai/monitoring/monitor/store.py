@@ -141,6 +141,14 @@ class MonitorStore:
         with write_tx(self.engine) as conn:
             conn.execute(delete(monitor_buffer).where(monitor_buffer.c.monitor == monitor))
 
+    def purge(self, monitor: str) -> None:
+        """Drop everything stored for ``monitor``: windows, alerts, the open window, predictions.
+        For a monitor re-created under the same name that should start with no history (the
+        quickstart's own); feedback is kept, as it belongs to the requests, not to a monitor."""
+        with write_tx(self.engine) as conn:
+            for table in (monitor_windows, monitor_actions, monitor_buffer, monitor_predictions):
+                conn.execute(delete(table).where(table.c.monitor == monitor))
+
     # -- the outbox ------------------------------------------------------------------------------
 
     def due_actions(self, now: int, limit: int = 50) -> list[ActionRow]:

@@ -1,0 +1,87 @@
+"""The quickstart's handle on its private control plane: start `cnai up`, call /api/v1, wait."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from cnai.errors import Unavailable
+
+T = TypeVar("T")
+
+
+class PrivatePlane:
+    """`cnai up` as a child process on a free port; stopped (replicas and all) on exit."""
+
+    def __init__(self, home: Path, port: int, event_bus: str, log_path: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        # A private plane: the user's own CNAI_* settings (a production store, a token) stay out.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CNAI_", "MLFLOW_TRACKING"))}
+        env["CNAI_HOME"] = str(home)
+        cmd = [sys.executable, "-m", "cnai.cli.main", "up", "--host", "127.0.0.1", "--port", str(port)]
+        cmd += ["--store", f"sqlite:///{home / 'cnai.db'}", "--artifacts", (home / "artifacts").as_uri()]
+        cmd += ["--event-bus", event_bus, "--log-level", "warning"]
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+
+    def __enter__(self) -> PrivatePlane:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+        self.proc.terminate()  # SIGTERM: the controllers stop their replicas and routers first
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        def healthy() -> bool:
+            if self.proc.poll() is not None:
+                raise Unavailable(f"`cnai up` exited early; see {self.log_path}")
+            try:
+                return self.http.get("/health", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(healthy, timeout, f"`cnai up` did not answer in {timeout:.0f}s; see {self.log_path}")
+
+    def apply(self, kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        doc = {"apiVersion": "cnai.io/v1", "kind": kind, "metadata": {"name": name}, "spec": spec}
+        return self._call("PUT", f"/api/v1/resources/{kind.lower()}s/{name}", doc)
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/v1/resources/{kind.lower()}s/{name}")
+
+    def post(self, path: str, body: Any = None) -> dict[str, Any]:
+        return self._call("POST", path, body)
+
+    def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        response = self.http.request(method, path, json=body)
+        if response.status_code >= 400:
+            raise Unavailable(f"{method} {path}: HTTP {response.status_code} {response.text}")
+        result: dict[str, Any] = response.json()
+        return result
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, message: str, interval: float = 0.2) -> T:
+    """Poll ``check`` until it returns something truthy; Unavailable(message) after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise Unavailable(message)
+        time.sleep(interval)
