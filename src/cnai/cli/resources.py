@@ -7,6 +7,7 @@ each document is applied through the control plane's ``/api/v1/resources`` API.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,43 @@ def _read(filename: str) -> list[Document]:
         text = path.read_text(encoding="utf-8")
     docs: list[Document] = guarded(lambda: load_documents(text))
     return docs
+
+
+def _deployment_ready(status: dict[str, Any], spec: dict[str, Any]) -> str:
+    replicas = status.get("replicas") or {}
+    return f"{replicas.get('ready', 0)}/{replicas.get('desired', '-')}"
+
+
+def _deployment_model(status: dict[str, Any], spec: dict[str, Any]) -> str:
+    version = (status.get("model") or {}).get("version")
+    return f"{spec.get('model')}" + (f" (v{version})" if version else "")
+
+
+def _deployment_canary(status: dict[str, Any], spec: dict[str, Any]) -> str:
+    canary = spec.get("canary")
+    return f"{canary['model']} {canary['percent']:g}%" if canary else "-"
+
+
+def _monitor_drift(status: dict[str, Any], spec: dict[str, Any]) -> str:
+    last = status.get("lastWindow") or {}
+    share = last.get("driftShare")
+    return "-" if share is None else f"{share:.2f}" + (" drift" if last.get("datasetDrift") else "")
+
+
+# Columns `cnai get` shows per kind, between STATUS and GENERATION: what kubectl users look for.
+_COLUMNS: dict[str, dict[str, Callable[[dict[str, Any], dict[str, Any]], str]]] = {
+    "Deployment": {
+        "READY": _deployment_ready,
+        "MODEL": _deployment_model,
+        "CANARY": _deployment_canary,
+        "URL": lambda status, spec: str(status.get("url") or "-"),
+    },
+    "Monitor": {
+        "WINDOWS": lambda status, spec: str(status.get("windows", 0)),
+        "BREACHES": lambda status, spec: str(status.get("breaches", 0)),
+        "LAST DRIFT SHARE": _monitor_drift,
+    },
+}
 
 
 def _summary(status: dict[str, Any]) -> str:

@@ -24,6 +24,8 @@ def serve(settings: Settings, *, with_controllers: bool = False) -> None:
     the controllers (and with them the replicas they started) before the process ends."""
     settings.check_bind_is_safe()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The controllers poll the registry every few seconds: one INFO line per poll would bury the log.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     # Migrate once, before any worker starts, so workers never race on DDL.
     engine = make_engine(settings.store)
     upgrade(engine)

@@ -71,6 +71,9 @@ def test_apply_get_describe_delete(server: LiveServer, tmp_path: Path) -> None:
     code, out = invoke(server, "get", "deploy")
     assert code == 0
     assert "wine" in out
+    assert "READY" in out  # kind-specific columns
+    code, out = invoke(server, "get", "monitors")
+    assert "BREACHES" in out
     code, out = invoke(server, "describe", "monitor", "wine-drift")
     assert code == 0, out
     assert "count: 200" in out
