@@ -59,17 +59,17 @@ def get(
     if output == "yaml":
         sys.stdout.write(yaml.safe_dump_all(items, sort_keys=False))
         return
-    table = Table(box=None, header_style="bold")
-    for col in ("NAME", "KIND", "GENERATION", "STATUS", "UPDATED"):
-        table.add_column(col)
-    for item in items:
-        meta, status = item["metadata"], item["status"]
-        table.add_row(
-            meta["name"], item["kind"], str(meta["generation"]), _summary(status), when(meta["updateTimestamp"])
-        )
     if not items:
         console.print(f"No {kind} found.")
         return
+    columns = _COLUMNS.get(items[0]["kind"], {})
+    table = Table(box=None, header_style="bold")
+    for col in ("NAME", "STATUS", *columns, "GENERATION", "UPDATED"):
+        table.add_column(col)
+    for item in items:
+        meta, status = item["metadata"], item["status"]
+        extra = [show(status, item["spec"]) for show in columns.values()]
+        table.add_row(meta["name"], _summary(status), *extra, str(meta["generation"]), when(meta["updateTimestamp"]))
     console.print(table)
 
 
