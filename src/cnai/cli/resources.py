@@ -65,7 +65,7 @@ def get(
     columns = _COLUMNS.get(items[0]["kind"], {})
     table = Table(box=None, header_style="bold")
     for col in ("NAME", "STATUS", *columns, "GENERATION", "UPDATED"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # URLs and model URIs whole, never cut with an ellipsis
     for item in items:
         meta, status = item["metadata"], item["status"]
         extra = [show(status, item["spec"]) for show in columns.values()]
