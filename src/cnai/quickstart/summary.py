@@ -31,10 +31,12 @@ def render(o: Outcome, console: Console) -> None:
     for version, (n, accuracy) in o.accuracy.items():
         role = "canary" if version == o.retrained else "champion" if version == o.champion else version
         story.add_row(f"live accuracy v{version}", f"{accuracy:.3f} on {n} labelled requests ({role})")
+    if o.monitored_accuracy is not None:
+        story.add_row("monitor's accuracy", f"{o.monitored_accuracy:.3f} live, from labels posted to /api/v1/feedback")
     verdict = (
         f"v{o.retrained} promoted: champion → v{o.retrained}"
         if o.promoted
-        else "canary not better: kept v" + o.champion
+        else f"canary not better: champion stays v{o.champion}"
     )
     story.add_row("decision", verdict)
     story.add_row("failed requests", str(o.failed_requests))
