@@ -73,7 +73,9 @@ class ServingApp:
         )
         self.inference_logger = inference_logger
         self.ready = False
-        self._in_flight = self.metrics.in_flight
+        # A plain int read at scrape time: a Gauge's inc()/dec() take a lock twice per request.
+        self._in_flight = 0
+        self.metrics.in_flight.set_function(lambda: self._in_flight)
         self._request_counters: dict[tuple[str, str, str, str], Any] = {}
         self._latency: dict[tuple[str, str], Any] = {}
         self._tracer = _tracer(settings)
@@ -128,7 +130,7 @@ class ServingApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
-        self._in_flight.inc()
+        self._in_flight += 1
         headers = _headers(scope)
         request_id = headers.get(b"x-request-id")
         ctx = _Ctx(request_id.decode("latin-1") if request_id else None, headers)
@@ -145,7 +147,7 @@ class ServingApp:
             status, body = self._error(exc, ctx, scope)
             extra = []
         finally:
-            self._in_flight.dec()
+            self._in_flight -= 1
         out = [(b"content-type", ctx.content_type), (b"content-length", str(len(body)).encode()), *extra]
         if ctx.request_id is not None:
             out.append((b"x-request-id", ctx.request_id.encode("latin-1")))

@@ -1,8 +1,9 @@
 """The inference log: each sampled request and response becomes a CloudEvent on the event bus.
 
 ``record()`` is called on the request path and must cost next to nothing and never fail: it
-samples, then puts a tuple of references on a bounded queue (``put_nowait``; when the queue is
-full the event is dropped and counted). A background task turns queued tuples into
+samples, then appends a tuple of references to a bounded buffer (a deque: an ``asyncio.Queue``
+costs a microsecond a side on every request; when the buffer is full the event is dropped and
+counted). A background task turns queued tuples into
 ``io.cnai.inference.v1`` events (JSON-ready columns, CloudEvents envelope) and writes them in
 batches with ``produce_many``; a bus error drops that batch (counted, logged once per minute)
 rather than stopping the log. Arrays handed to ``record()`` are never mutated afterwards, so the
@@ -12,6 +13,7 @@ references stay valid.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -59,7 +61,10 @@ class InferenceLogger:
         self.sample_rate = sample_rate
         self.source = source
         self._rng = rng
-        self._queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(maxsize=queue_size)
+        self._pending: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._queue_size = queue_size
+        self._ready = asyncio.Event()  # set when the buffer goes from empty to not empty
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._last_error_log = 0.0
         self._time_second = -1
@@ -74,7 +79,8 @@ class InferenceLogger:
     async def close(self) -> None:
         """Write what is queued, then close the bus."""
         if self._task is not None:
-            await self._queue.put(())  # sentinel: the drain task writes everything before it
+            self._closing = True  # the drain task writes everything buffered, then returns
+            self._ready.set()
             await self._task
             self._task = None
         await self.bus.close()
@@ -94,23 +100,26 @@ class InferenceLogger:
         if self.sample_rate < 1.0 and self._rng() >= self.sample_rate:
             return
         item = (model, version, request_id, protocol, inputs, columns, outputs, latency_s, time.time_ns() // 1_000_000)
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
+        pending = self._pending
+        if len(pending) >= self._queue_size:
             self.metrics.log_dropped.inc()
+            return
+        pending.append(item)
+        if len(pending) == 1:  # the drain task may be waiting for a first event
+            self._ready.set()
 
     async def _drain(self) -> None:
-        stop = False
-        while not stop:
-            items = [await self._queue.get()]
-            if self._queue.qsize() < _MAX_BATCH:
-                await asyncio.sleep(self.flush_interval_s)
-            while len(items) < _MAX_BATCH and not self._queue.empty():
-                items.append(self._queue.get_nowait())
-            stop = any(not item for item in items)
-            items = [item for item in items if item]
-            if not items:
+        pending = self._pending
+        while True:
+            if not pending:
+                if self._closing:
+                    return
+                self._ready.clear()
+                await self._ready.wait()
                 continue
+            if len(pending) < _MAX_BATCH and not self._closing:
+                await asyncio.sleep(self.flush_interval_s)
+            items = [pending.popleft() for _ in range(min(len(pending), _MAX_BATCH))]
             try:
                 pairs: list[tuple[bytes, bytes]] = []
                 for start in range(0, len(items), _ENCODE_CHUNK):
@@ -172,7 +181,7 @@ def _columns(inputs: Any, columns: list[str] | None) -> dict[str, Any]:
     if arr.ndim == 2:
         names = columns if columns and len(columns) == arr.shape[1] else [f"f{i}" for i in range(arr.shape[1])]
         if _as_list(arr):
-            return dict(zip(names, arr.T.tolist(), strict=True))  # one call for all columns
+            return dict(zip(names, arr.T.tolist(), strict=False))  # one call for all columns; lengths match
         return {name: _jsonable(arr[:, i]) for i, name in enumerate(names)}
     return {"input": _jsonable(arr)}
 

@@ -28,6 +28,9 @@ def _uvicorn_options(settings: ServeSettings) -> dict[str, object]:
         "http": "httptools",
         "timeout_keep_alive": 30,
         "backlog": 4096,
+        # No X-Forwarded-* rewriting: nothing here reads the client address, and the middleware
+        # would parse the headers of every request for it.
+        "proxy_headers": False,
     }
 
 
