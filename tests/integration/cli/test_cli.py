@@ -8,10 +8,13 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from alembic.script import ScriptDirectory
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from cnai.cli.main import app
+from cnai.db.engine import make_engine
+from cnai.db.migrate import alembic_config
 from cnai.settings import Settings
 from tests.fixtures.servers import LiveServer, free_port, start_live_server
 
@@ -117,7 +120,8 @@ def test_db_upgrade(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'x.db'}"
     code, out = invoke("db", "upgrade", "--store", store)
     assert code == 0
-    assert "0001" in out
+    head = ScriptDirectory.from_config(alembic_config(make_engine(store))).get_current_head()
+    assert f"from empty to {head}" in out
     code, out = invoke("db", "upgrade", "--store", store)
     assert "already at revision" in out
     code, out = invoke("db", "upgrade", "--store", "mysql://nope")
