@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,6 +29,7 @@ import orjson
 from cnai import __version__
 from cnai.errors import CnaiError, InvalidArgument, InvalidState, NotFound, PayloadTooLarge, Unavailable
 from cnai.serving import inputs as tensor_inputs
+from cnai.serving.ids import new_id
 from cnai.serving.inference_log import InferenceLogger
 from cnai.serving.metadata import model_metadata
 from cnai.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -346,7 +346,7 @@ class ServingApp:
         if self.inference_logger is None:
             return
         if ctx.request_id is None:
-            ctx.request_id = os.urandom(16).hex()  # a uuid4's entropy at a fraction of its cost
+            ctx.request_id = new_id()
         self.inference_logger.record(
             model=model.name,
             version=model.version,

@@ -16,7 +16,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import os
 import random
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import orjson
 
 from cnai.events import INFERENCE_EVENT_TYPE, INFERENCE_TOPIC
 from cnai.events.cloudevents import SPEC_VERSION, format_time
+from cnai.serving.ids import new_id
 from cnai.serving.metrics import ServingMetrics
 
 log = logging.getLogger("cnai.serving")
@@ -150,7 +150,7 @@ class InferenceLogger:
         # tests/integration/serving checks the events decode with cnai.events.decode().
         event = {
             "specversion": SPEC_VERSION,
-            "id": os.urandom(16).hex(),
+            "id": new_id(),
             "source": self.source,
             "type": INFERENCE_EVENT_TYPE,
             "time": self._time(ts),
