@@ -42,12 +42,16 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[sm.LiveServing, str]]:
+@pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.kafka)])
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[sm.LiveServing, str]]:
+    """`cnai serve` writing its inference log to the embedded bus, or to a real Kafka-protocol broker."""
     with warnings.catch_warnings():  # mlflow's hint that integer outputs cannot hold NaN: intended
         warnings.simplefilter("ignore", UserWarning)
         model = sm.save_logistic(tmp_path / "iris-model")
-    bus_url = f"sqlite:///{tmp_path / 'events.db'}"
+    if request.param == "kafka":
+        bus_url = f"kafka://{request.getfixturevalue('kafka_bootstrap')}"
+    else:
+        bus_url = f"sqlite:///{tmp_path / 'events.db'}"
     server = sm.start_serving(ServeSettings(models=[f"iris={model}"], home=tmp_path, event_bus=bus_url))
     yield server, bus_url
     server.stop()
