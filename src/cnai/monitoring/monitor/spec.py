@@ -161,6 +161,8 @@ class Window(_Spec):
 
 
 class ColumnTest(_Spec):
+    """A drift test and its threshold (``Tests`` adds the dataset-level options to the same two)."""
+
     method: str | None = None
     threshold: float | None = None
 
@@ -217,27 +219,15 @@ class Performance(_Spec):
         return out
 
 
-class Tests(_Spec):
+class Tests(ColumnTest):
     """Drift tests: Evidently's ``DataDriftPreset`` defaults unless overridden globally (``method``,
     ``threshold``) or per column (``columns``)."""
 
-    method: str | None = None
-    threshold: float | None = None
     columns: dict[str, ColumnTest] = Field(default_factory=dict)
     categorical: list[str] = Field(default_factory=list)
     numerical: list[str] = Field(default_factory=list)
     drift_share_threshold: float = Field(default=0.5, gt=0, le=1)
     performance: Performance | None = None
-
-    @field_validator("method")
-    @classmethod
-    def _known(cls, value: str | None) -> str | None:
-        return _known_test(value)
-
-    @field_validator("threshold")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        return _finite_number(value)
 
     @model_validator(mode="after")
     def _check(self) -> Tests:
