@@ -307,7 +307,7 @@ class ServingApp:
             wanted = _requested_outputs(request, model)
             submitted = True
             t0 = time.perf_counter()
-            result = await executor.submit(data, rows, tuple(name for name, _ in wanted))
+            result = await executor.submit(data, rows, tuple([name for name, _ in wanted]))
         finally:
             if not submitted:
                 executor.withdraw()

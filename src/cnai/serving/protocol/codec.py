@@ -71,7 +71,8 @@ def _decode_input(raw: Any, binary: memoryview, offset: int) -> tuple[Tensor, in
     name, datatype, shape = raw.get("name"), raw.get("datatype"), raw.get("shape")
     if not isinstance(name, str) or not name:
         raise InvalidArgument("Each input needs a 'name'")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+    # type() is int: JSON integers only (a bool is an int subclass, and never a dimension).
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise InvalidArgument(f"Input {name!r}: 'shape' must be a list of non-negative integers")
     if not isinstance(datatype, str):
         raise InvalidArgument(f"Input {name!r}: 'datatype' is required")
@@ -233,4 +234,4 @@ def tensor_from_array(name: str, data: np.ndarray) -> Tensor:
     """An output tensor for ``data``, its datatype taken from the dtype."""
     if data.dtype.kind in "US":
         data = data.astype(object)
-    return Tensor(name, from_numpy_dtype(data.dtype), tuple(int(d) for d in data.shape), data)
+    return Tensor(name, from_numpy_dtype(data.dtype), data.shape, data)  # numpy shapes are tuples of int

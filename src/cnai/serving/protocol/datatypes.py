@@ -23,6 +23,7 @@ _TO_NUMPY: dict[str, np.dtype] = {
 }
 _FROM_NUMPY: dict[str, str] = {f"{dt.kind}{dt.itemsize}": name for name, dt in _TO_NUMPY.items() if name != "BYTES"}
 
+_BY_DTYPE: dict[np.dtype, str] = {dt: name for name, dt in _TO_NUMPY.items() if name != "BYTES"}
 DATATYPES = frozenset(_TO_NUMPY)
 
 
@@ -35,6 +36,9 @@ def to_numpy_dtype(datatype: str) -> np.dtype:
 
 def from_numpy_dtype(dtype: np.dtype) -> str:
     """The OIP datatype for a numpy dtype; strings and objects travel as BYTES."""
+    name = _BY_DTYPE.get(dtype)  # every response asks: look the common dtypes up directly
+    if name is not None:
+        return name
     if dtype.kind in "OUSa":
         return "BYTES"
     name = _FROM_NUMPY.get(f"{dtype.kind}{dtype.itemsize}")
