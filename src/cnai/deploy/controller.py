@@ -42,6 +42,7 @@ class DeploymentController:
         *,
         tracking_uri: str,
         home: Path,
+        tracking_token: str = "",
         registry: CollectorRegistry | None = None,
         host: str = "127.0.0.1",
         serve_args: Sequence[str] = (),
@@ -53,6 +54,7 @@ class DeploymentController:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``tracking_uri``: the registry that resolves ``models:/`` URIs (normally this control plane);
+        ``tracking_token``: the control plane's bearer token, when it requires one;
         ``home``: CNAI_HOME for replicas (their logs go to ``home/deployments/NAME/``);
         ``registry``: where the deployment metrics go (the control plane's ``/metrics``);
         ``serve_args``: extra ``cnai serve`` flags for every replica (e.g. ``--no-inference-log``)."""
@@ -60,9 +62,14 @@ class DeploymentController:
         self.resync_s = resync_s
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = DeployMetrics(self.registry)
-        self.resolver = VersionResolver(tracking_uri, refresh_s=alias_refresh_s, clock=clock)
+        self.resolver = VersionResolver(tracking_uri, token=tracking_token, refresh_s=alias_refresh_s, clock=clock)
         launcher = Launcher(
-            home=home, tracking_uri=tracking_uri, host=host, serve_args=serve_args, health_interval_s=health_interval_s
+            home=home,
+            tracking_uri=tracking_uri,
+            tracking_token=tracking_token,
+            host=host,
+            serve_args=serve_args,
+            health_interval_s=health_interval_s,
         )
         self._ctx = RunnerContext(
             store=store,

@@ -174,6 +174,7 @@ class Launcher:
         *,
         home: Path,
         tracking_uri: str,
+        tracking_token: str = "",
         host: str = "127.0.0.1",
         serve_args: Sequence[str] = (),
         start_timeout_s: float = 180.0,
@@ -183,6 +184,7 @@ class Launcher:
     ) -> None:
         self.home = home
         self.tracking_uri = tracking_uri
+        self.tracking_token = tracking_token
         self.host = host
         self.serve_args = list(serve_args)
         self.start_timeout_s = start_timeout_s
@@ -197,6 +199,8 @@ class Launcher:
         env = {**os.environ, "CNAI_HOME": str(self.home)}
         if self.tracking_uri:
             env["CNAI_TRACKING_URI"] = self.tracking_uri
+        if self.tracking_token:  # the mlflow client in `cnai serve` downloads registry models with it
+            env["MLFLOW_TRACKING_TOKEN"] = self.tracking_token
         cmd = [*self.command, *template.args(self.host, port), *self.serve_args]
         with (logs / f"{role}-{port}.log").open("ab") as out:
             proc = subprocess.Popen(

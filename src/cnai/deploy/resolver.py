@@ -25,9 +25,16 @@ LOCAL_VERSION = "local"
 
 class VersionResolver:
     def __init__(
-        self, tracking_uri: str, *, refresh_s: float = 2.0, clock: Callable[[], float] = time.monotonic
+        self,
+        tracking_uri: str,
+        *,
+        token: str = "",
+        refresh_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``token``: the control plane's bearer token, when it requires one."""
         self.tracking_uri = tracking_uri.rstrip("/")
+        self.token = token
         self.refresh_s = refresh_s
         self._clock = clock
         self._cache: dict[str, tuple[float, tuple[str, str]]] = {}
@@ -58,7 +65,8 @@ class VersionResolver:
         if not self.tracking_uri:
             raise Unavailable(f"models:/{name}@{alias} needs a registry, and no tracking URI is set")
         if self._http is None:
-            self._http = httpx.AsyncClient(base_url=self.tracking_uri, timeout=5.0, trust_env=False)
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            self._http = httpx.AsyncClient(base_url=self.tracking_uri, headers=headers, timeout=5.0, trust_env=False)
         try:
             response = await self._http.get(
                 "/api/2.0/mlflow/registered-models/alias", params={"name": name, "alias": alias}

@@ -45,6 +45,7 @@ def controllers(plane: ControlPlane) -> list[Controller]:
         DeploymentController(
             plane.resources,
             tracking_uri=own_url,
+            tracking_token=settings.auth_token,
             home=settings.home,
             registry=plane.metrics,
             serve_args=["--event-bus", settings.event_bus],
