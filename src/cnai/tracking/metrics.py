@@ -31,9 +31,11 @@ class MetricPoint(NamedTuple):
     dataset_digest: str | None = None
 
 
-def write_points(conn: Connection, run_id: str, points: list[MetricPoint]) -> None:
-    if not points:
-        return
+def prepare_points(
+    run_id: str, points: list[MetricPoint]
+) -> tuple[list[tuple[Any, ...]], dict[str, tuple[int, int, float, bool]]]:
+    """Rows for ``metrics`` (``POINT_COLUMNS``) and the batch's latest point per key as
+    (step, timestamp, value, is_nan); every key checked."""
     rows: list[tuple[Any, ...]] = []
     latest: dict[str, tuple[int, int, float, bool]] = {}
     for key, value, timestamp, step, model_id, dataset_name, dataset_digest in points:
@@ -46,6 +48,13 @@ def write_points(conn: Connection, run_id: str, points: list[MetricPoint]) -> No
             latest[key] = (step, timestamp, value, is_nan)
     for key in latest:
         check_key(key, "metric")
+    return rows, latest
+
+
+def write_points(conn: Connection, run_id: str, points: list[MetricPoint]) -> None:
+    if not points:
+        return
+    rows, latest = prepare_points(run_id, points)
     if conn.dialect.name == "postgresql":
         # One statement with one array per column: executemany would cost a round trip per row.
         conn.exec_driver_sql(_PG_UNNEST_INSERT, tuple(list(col) for col in zip(*rows, strict=True)))
@@ -60,7 +69,7 @@ def write_points(conn: Connection, run_id: str, points: list[MetricPoint]) -> No
     )
 
 
-_POINT_COLUMNS = (
+POINT_COLUMNS = (
     "run_uuid",
     "key",
     "value",
@@ -74,7 +83,7 @@ _POINT_COLUMNS = (
 
 
 _PG_UNNEST_INSERT = (
-    f"INSERT INTO metrics ({', '.join(_POINT_COLUMNS)}) SELECT * FROM unnest("
+    f"INSERT INTO metrics ({', '.join(POINT_COLUMNS)}) SELECT * FROM unnest("
     "%s::varchar[], %s::varchar[], %s::float8[], %s::bool[], %s::bigint[], %s::bigint[], "
     "%s::varchar[], %s::varchar[], %s::varchar[]) ON CONFLICT DO NOTHING"
 )
@@ -82,9 +91,9 @@ _PG_UNNEST_INSERT = (
 
 def _insert_sql(conn: Connection) -> str:
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    marks = ", ".join([mark] * len(_POINT_COLUMNS))
+    marks = ", ".join([mark] * len(POINT_COLUMNS))
     # Identical points collapse, as MLflow's primary key makes them.
-    return f"INSERT INTO metrics ({', '.join(_POINT_COLUMNS)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+    return f"INSERT INTO metrics ({', '.join(POINT_COLUMNS)}) VALUES ({marks}) ON CONFLICT DO NOTHING"
 
 
 _LATEST_UPSERTS: dict[str, Any] = {}

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 from cnai._clock import now_ms
-from cnai.db.engine import read_tx, write_tx
+from cnai.db.engine import one_statement, read_tx, write_tx
 from cnai.db.schema import (
     datasets,
     experiments,
@@ -36,7 +36,7 @@ from cnai.db.schema import (
 from cnai.db.upsert import insert_for, upsert_values
 from cnai.errors import InvalidArgument, NotFound
 from cnai.tracking import metrics as metric_points
-from cnai.tracking import run_messages, search
+from cnai.tracking import pg_writes, run_messages, search
 from cnai.tracking.experiments import _view_stages
 from cnai.tracking.metrics import MetricPoint
 from cnai.tracking.names import random_run_name
@@ -64,6 +64,8 @@ RUN_STATUSES = frozenset({"RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"
 class RunStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # PostgreSQL pays a round trip per statement: its hot writes take pg_writes' one-statement path.
+        self._pg = engine.dialect.name == "postgresql"
 
     # -- lifecycle -------------------------------------------------------------------------
     def create(
@@ -85,6 +87,9 @@ class RunStore:
         if user_id:
             tag_map.setdefault(USER_TAG, user_id)
         run_id = uuid.uuid4().hex
+        start = start_time or now_ms()
+        if self._pg:
+            return self._create_pg(experiment_id, exp_id, run_id, name, user_id or "", start, tag_map)
         with write_tx(self.engine) as conn:
             exp = conn.execute(
                 select(experiments.c.artifact_location, experiments.c.lifecycle_stage).where(
@@ -101,16 +106,38 @@ class RunStore:
                 "name": name,
                 "user_id": user_id or "",
                 "status": "RUNNING",
-                "start_time": start_time or now_ms(),
+                "start_time": start,
                 "end_time": None,
                 "lifecycle_stage": "active",
                 "artifact_uri": f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts",
             }
             conn.execute(insert(runs).values(**row))
             conn.execute(insert(run_tags), [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()])
-        # A new run holds exactly what was just written: answer from it rather than read it back.
-        tag_list = [{"key": k, "value": v} for k, v in tag_map.items()]
-        return {"info": run_messages.run_info(row), "data": {"metrics": [], "params": [], "tags": tag_list}}
+        return _new_run(row, tag_map)
+
+    def _create_pg(
+        self, given_id: str, exp_id: int, run_id: str, name: str, user_id: str, start: int, tags: dict[str, str]
+    ) -> dict[str, Any]:
+        with one_statement(self.engine) as conn:
+            stage, artifact_uri = pg_writes.create_run(
+                conn, run_id=run_id, experiment_id=exp_id, name=name, user_id=user_id, start_time=start, tags=tags
+            )
+        if stage is None:
+            raise NotFound(f"No Experiment with id={given_id} exists")
+        if stage != "active" or artifact_uri is None:
+            raise InvalidArgument(f"The experiment {given_id} must be in the 'active' state.")
+        row = {
+            "run_uuid": run_id,
+            "experiment_id": exp_id,
+            "name": name,
+            "user_id": user_id,
+            "status": "RUNNING",
+            "start_time": start,
+            "end_time": None,
+            "lifecycle_stage": "active",
+            "artifact_uri": artifact_uri,
+        }
+        return _new_run(row, tags)
 
     def get(self, run_id: str) -> dict[str, Any]:
         check_run_id(run_id)
@@ -133,7 +160,8 @@ class RunStore:
         if run_name:
             values["name"] = check_value(run_name, MAX_RUN_NAME_LENGTH, "Run name")
         check_run_id(run_id)
-        with write_tx(self.engine) as conn:
+        # Without a new name the change is one statement: no transaction of its own on PostgreSQL.
+        with one_statement(self.engine) if self._pg and not run_name else write_tx(self.engine) as conn:
             # One statement checks, changes and returns the run; the slow path only explains a miss.
             row = conn.execute(
                 update(runs)
@@ -188,6 +216,9 @@ class RunStore:
             check_key(key, "param")
             check_value(value, MAX_PARAM_VALUE_LENGTH, "Param")
         check_tags(tag_items)
+        if self._pg:
+            self._log_batch_pg(run_id, points, param_items, tag_items)
+            return
         with write_tx(self.engine) as conn:
             _require_active(conn, run_id)
             if param_items:
@@ -195,6 +226,23 @@ class RunStore:
             if tag_items:
                 _upsert_tags(conn, run_id, tag_items)
             metric_points.write_points(conn, run_id, points)
+
+    def _log_batch_pg(
+        self,
+        run_id: str,
+        points: list[MetricPoint],
+        param_items: Sequence[tuple[str, str]],
+        tag_items: Sequence[tuple[str, str]],
+    ) -> None:
+        """The batch as one statement (``pg_writes``); in a transaction only when it has params."""
+        check_run_id(run_id)
+        wanted = _wanted_params(param_items)
+        tags = _checked_tags(tag_items)
+        with write_tx(self.engine) if wanted else one_statement(self.engine) as conn:
+            stage, inserted = pg_writes.log_batch(conn, run_id, points, wanted, tags, tags.get(RUN_NAME_TAG))
+            _check_active(run_id, stage)
+            if len(inserted) < len(wanted):  # some were stored before: same values only
+                _check_stored_params(conn, run_id, {k: v for k, v in wanted.items() if k not in inserted})
 
     def log_inputs(self, run_id: str, dataset_inputs: list[dict[str, Any]]) -> None:
         with write_tx(self.engine) as conn:
@@ -289,11 +337,17 @@ def _require_run(conn: Connection, run_id: str) -> Any:
 
 def _require_active(conn: Connection, run_id: str) -> int:
     row = _require_run(conn, run_id)
+    _check_active(run_id, row.lifecycle_stage)
+    return int(row.experiment_id)
+
+
+def _check_active(run_id: str, stage: str | None) -> None:
+    if stage is None:
+        raise NotFound(f"Run with id={run_id} not found")
     # MLflow answers INVALID_STATE (HTTP 500) here, which the client retries for minutes;
     # this is the caller's mistake, so it is a 400.
-    if row.lifecycle_stage != "active":
+    if stage != "active":
         raise InvalidArgument(f"The run {run_id} must be in the 'active' state. Current state is deleted.")
-    return int(row.experiment_id)
 
 
 def _insert_params(conn: Connection, run_id: str, items: Sequence[tuple[str, str]]) -> None:
@@ -302,15 +356,26 @@ def _insert_params(conn: Connection, run_id: str, items: Sequence[tuple[str, str
     Insert-or-ignore, then read back what is stored: two statements, and correct when a
     concurrent request (a client retry, say) writes the same key at the same time.
     """
+    wanted = _wanted_params(items)
+    conn.execute(
+        insert_for(conn, params).on_conflict_do_nothing(),
+        [{"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items()],
+    )
+    _check_stored_params(conn, run_id, wanted)
+
+
+def _wanted_params(items: Sequence[tuple[str, str]]) -> dict[str, str]:
     wanted: dict[str, str] = {}
     for key, value in items:
         if wanted.get(key, value) != value:
             raise InvalidArgument(f"Duplicate parameter {key!r} with different values in one batch")
         wanted[key] = value
-    conn.execute(
-        insert_for(conn, params).on_conflict_do_nothing(),
-        [{"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items()],
-    )
+    return wanted
+
+
+def _check_stored_params(conn: Connection, run_id: str, wanted: dict[str, str]) -> None:
+    """Stored params equal ``wanted`` where both have the key; a later statement than the
+    insert, so it sees values that concurrent requests committed meanwhile."""
     stored = conn.execute(
         select(params.c.key, params.c.value).where(params.c.run_uuid == run_id, params.c.key.in_(wanted))
     ).all()
@@ -322,10 +387,21 @@ def _insert_params(conn: Connection, run_id: str, items: Sequence[tuple[str, str
             )
 
 
-def _upsert_tags(conn: Connection, run_id: str, items: Sequence[tuple[str, str]]) -> None:
+def _checked_tags(items: Sequence[tuple[str, str]]) -> dict[str, str]:
     tags = dict(items)
     if RUN_NAME_TAG in tags:
         check_value(tags[RUN_NAME_TAG], MAX_RUN_NAME_LENGTH, "Run name")
+    return tags
+
+
+def _new_run(row: dict[str, Any], tags: dict[str, str]) -> dict[str, Any]:
+    # A new run holds exactly what was just written: answer from it rather than read it back.
+    tag_list = [{"key": k, "value": v} for k, v in tags.items()]
+    return {"info": run_messages.run_info(row), "data": {"metrics": [], "params": [], "tags": tag_list}}
+
+
+def _upsert_tags(conn: Connection, run_id: str, items: Sequence[tuple[str, str]]) -> None:
+    tags = _checked_tags(items)
     upsert_values(
         conn,
         run_tags,

@@ -145,3 +145,27 @@ def test_unknown_run_is_404(client: MlflowClient) -> None:
     with pytest.raises(MlflowException) as info:
         client.get_run("0" * 32)
     assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_refused_batches_write_nothing(client: MlflowClient, experiment_id: str) -> None:
+    """A batch is all or nothing: a changed param, or a deleted run, leaves no metric, tag or param."""
+    run_id = client.create_run(experiment_id).info.run_id
+    client.log_param(run_id, "lr", "0.1")
+    with pytest.raises(MlflowException, match="Changing param values is not allowed"):
+        client.log_batch(
+            run_id,
+            metrics=[Metric("m", 1.0, 0, 0)],
+            params=[Param("new", "x"), Param("lr", "0.2")],
+            tags=[RunTag("t", "v"), RunTag("mlflow.runName", "renamed")],
+        )
+    client.delete_run(run_id)
+    with pytest.raises(MlflowException, match="active"):
+        client.log_batch(run_id, metrics=[Metric("m", 2.0, 0, 0)], tags=[RunTag("t", "v")])
+    client.restore_run(run_id)
+    run = client.get_run(run_id)
+    assert run.data.params == {"lr": "0.1"}
+    assert run.data.metrics == {}
+    assert "t" not in run.data.tags
+    assert run.info.run_name != "renamed"
+    assert run.data.tags["mlflow.runName"] == run.info.run_name
+    assert client.get_metric_history(run_id, "m") == []
