@@ -37,6 +37,7 @@ from cnai.tracking.api.rpc import to_routes
 from cnai.tracking.experiments import ExperimentStore
 from cnai.tracking.logged_models import LoggedModelStore
 from cnai.tracking.runs import RunStore
+from cnai.ui import ui_routes
 
 log = logging.getLogger("cnai.server")
 
@@ -103,7 +104,7 @@ def create_app(settings: Settings, *, migrate: bool = True, with_controllers: bo
         *resources_api.routes(plane.resources),
         *kinds.routes(plane),
         Route("/metrics", _metrics, methods=["GET"]),
-        Route("/", _index, methods=["GET"]),
+        *ui_routes(json_index=_index),  # the web UI; "/" still answers JSON to JSON-only clients
     ]
     middleware = [Middleware(TokenAuth, token=settings.auth_token)] if settings.auth_token else []
 

@@ -1,0 +1,314 @@
+"""The deployment and monitor pages, and their tables on the overview.
+
+They show what the resources store holds: the spec as applied and the status the controllers
+report (``cnai describe`` in a browser), plus a monitor's stored windows and action deliveries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from cnai.errors import NotFound
+from cnai.ui.components import (
+    Html,
+    bar_chart,
+    esc,
+    join,
+    link,
+    number,
+    pairs,
+    phase_pill,
+    pill,
+    scroll,
+    section,
+    short,
+    span_of,
+    table,
+    when,
+)
+from cnai.ui.layout import HOME, Page
+
+if TYPE_CHECKING:
+    from cnai.resources import Resource
+    from cnai.server.app import ControlPlane
+
+ROWS = 100
+WINDOWS = 50
+ACTIONS = 50
+MONITOR = "Monitor"
+WINDOW_COLUMNS = ["window", "time", "rows", "drift share", "verdict", "drifted features", "performance", "error"]
+
+
+@dataclass(frozen=True)
+class Listing:
+    count: int
+    html: Html
+    note: str
+
+
+def _newest(items: list[Resource]) -> tuple[list[Resource], str]:
+    items = sorted(items, key=lambda r: r.updated_at, reverse=True)
+    note = f"showing the {ROWS} most recently updated of {len(items)}" if len(items) > ROWS else ""
+    return items[:ROWS], note
+
+
+def _url(status: dict[str, Any]) -> object:
+    url = status.get("url")
+    return link(url, url) if isinstance(url, str) and url.startswith(("http://", "https://")) else "-"
+
+
+def _model(spec: dict[str, Any], status: dict[str, Any]) -> str:
+    version = (status.get("model") or {}).get("version")
+    return str(spec.get("model", "-")) + (f" (v{version})" if version else "")
+
+
+def _canary(spec: dict[str, Any]) -> str:
+    canary = spec.get("canary")
+    return f"{canary.get('model')} at {canary.get('percent', 0):g}%" if canary else "-"
+
+
+def deployments_table(plane: ControlPlane) -> Listing:
+    found = plane.resources.list("Deployment")
+    shown, note = _newest(found)
+    rows = []
+    for d in shown:
+        replicas = d.status.get("replicas") or {}
+        rows.append(
+            [
+                link(f"/ui/deployments/{d.name}", d.name),
+                phase_pill(d.status.get("phase")),
+                f"{replicas.get('ready', 0)}/{replicas.get('desired', '-')}",
+                _model(d.spec, d.status),
+                _canary(d.spec),
+                _url(d.status),
+            ]
+        )
+    headers = ["name", "phase", "ready", "model", "canary", "router"]
+    return Listing(len(found), table(headers, rows, empty="no deployments"), note)
+
+
+def monitors_table(plane: ControlPlane) -> Listing:
+    if MONITOR not in plane.resources.kinds:
+        return Listing(0, Html('<p class="muted">monitors need the [monitoring] extra</p>'), "")
+    found = plane.resources.list(MONITOR)
+    shown, note = _newest(found)
+    rows = []
+    for m in shown:
+        last = m.status.get("lastWindow") or {}
+        rows.append(
+            [
+                link(f"/ui/monitors/{m.name}", m.name),
+                phase_pill(m.status.get("phase")),
+                m.status.get("windows", 0),
+                m.status.get("breaches", 0),
+                number(last.get("driftShare"), 3) if last else "-",
+                _verdict(last) if last else "-",
+            ]
+        )
+    headers = ["name", "phase", "windows", "breaches", "last drift share", "last verdict"]
+    return Listing(len(found), table(headers, rows, empty="no monitors", numeric=[2, 3, 4]), note)
+
+
+def _verdict(window: dict[str, Any]) -> Html:
+    """What a window concluded: drift, a performance breach (e.g. accuracy), an error, or ok."""
+    drift = window.get("datasetDrift", window.get("dataset_drift"))
+    failed = (window.get("performance") or {}).get("breached") or []
+    if window.get("error"):
+        return pill("error", "bad")
+    if window.get("breached"):
+        reasons = (["drift"] if drift else []) + [str(f) for f in failed]
+        return pill(" + ".join(reasons) or "breached", "bad")
+    return pill("drift", "warn") if drift else pill("ok", "ok")
+
+
+def _flow(value: object) -> str:
+    """A small mapping on one line, YAML flow style: {deployment: wine}."""
+    return "-" if not value else yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+
+
+def _yaml(value: object) -> Html:
+    text = yaml.safe_dump(value, sort_keys=False, default_flow_style=False, allow_unicode=True).rstrip()
+    return Html(f"<pre>{esc(text)}</pre>")
+
+
+def _meta(r: Resource) -> dict[str, object]:
+    behind = r.observed_generation < r.generation
+    return {
+        "generation": f"{r.generation} (observed {r.observed_generation})"
+        + (" — the controller has not acted on the latest spec yet: is `cnai up` running?" if behind else ""),
+        "labels": ", ".join(f"{k}={v}" for k, v in r.labels.items()) or "-",
+        "created": when(r.created_at),
+        "updated": when(r.updated_at),
+    }
+
+
+# -- deployment -----------------------------------------------------------------------------------
+
+
+def deployment(plane: ControlPlane, name: str) -> Page:
+    d = plane.resources.get("Deployment", name)
+    status, spec = d.status, d.spec
+    model = status.get("model") or {}
+    replicas = status.get("replicas") or {}
+    autoscaler = status.get("autoscaler") or {}
+    summary = {
+        "phase": phase_pill(status.get("phase")),
+        "message": status.get("message") or "-",
+        "router": _url(status),
+        "model": model.get("uri") or spec.get("model", "-"),
+        "resolved": model.get("resolved") or "-",
+        "version": model.get("version") or "-",
+        "revision": status.get("revision") or "-",
+        "replicas": f"{replicas.get('ready', 0)} ready / {replicas.get('desired', '-')} desired"
+        f" / {replicas.get('updated', 0)} updated",
+        "autoscaler": ", ".join(f"{k}={v}" for k, v in autoscaler.items()) or "-",
+        **_meta(d),
+    }
+    canary = status.get("canary")
+    canary_html: object = Html('<p class="muted">no canary</p>')
+    if canary:
+        canary_html = pairs(
+            {
+                "model": canary.get("model"),
+                "version": canary.get("version") or "-",
+                "traffic": f"{canary.get('percent', 0):g}%",
+                "ready replicas": canary.get("ready", 0),
+                "requests": canary.get("requests", 0),
+                "errors": canary.get("errors", 0),
+                "p99 latency": f"{canary['p99Ms']} ms" if canary.get("p99Ms") is not None else "-",
+            }
+        )
+    rollback = status.get("lastRollback")
+    processes = [
+        [p.get("pid"), p.get("port"), p.get("role"), phase_pill(p.get("state")), short(p.get("revision"), 16)]
+        for p in status.get("processes") or []
+    ]
+    body = join(
+        [
+            pairs(summary),
+            section("Canary", canary_html),
+            section("Last rollback", _yaml(rollback) if rollback else Html('<p class="muted">none</p>')),
+            section(
+                "Processes",
+                table(["pid", "port", "role", "state", "revision"], processes, empty="no replicas", numeric=[0, 1]),
+            ),
+            Html('<div class="grid">'),
+            section("Spec", _yaml(spec)),
+            section("Status", _yaml({k: v for k, v in status.items() if k != "processes"} or "not reported yet")),
+            Html("</div>"),
+        ]
+    )
+    return Page(name, body, [HOME, ("/#deployments", "deployments")])
+
+
+# -- monitor --------------------------------------------------------------------------------------------
+
+
+def monitor(plane: ControlPlane, name: str) -> Page:
+    if MONITOR not in plane.resources.kinds:
+        raise NotFound("Monitors are unavailable on this control plane: pip install 'cnai[monitoring]'")
+    from cnai.monitoring.monitor.store import MonitorStore
+
+    m = plane.resources.get(MONITOR, name)
+    store = MonitorStore(plane.engine)
+    windows = store.windows(name, WINDOWS, None)
+    actions = store.actions(name, ACTIONS)
+    status, spec = m.status, m.spec
+    threshold = (spec.get("tests") or {}).get("driftShareThreshold")
+    alerts = status.get("alerts") or {}
+    summary = {
+        "phase": phase_pill(status.get("phase")),
+        "message": status.get("message") or "-",
+        "target": _flow(spec.get("target")),
+        "reference": _flow(spec.get("reference")),
+        "windows": status.get("windows", 0),
+        "breaches": status.get("breaches", 0),
+        "open window rows": status.get("openWindowRows", 0),
+        "actions": ", ".join(f"{k} {v}" for k, v in alerts.items()) or "-",
+        **_meta(m),
+    }
+    oldest_first = list(reversed(windows))
+    bars = [
+        (
+            f"window {w['window']}: drift share {number(w['drift_share'], 3)}, {w['rows']} rows"
+            + (", breached" if w["breached"] else ""),
+            w["drift_share"],
+            bool(w["breached"]),
+        )
+        for w in oldest_first
+    ]
+    rows = [
+        [
+            w["window"],
+            span_of(w["start_ms"], w["end_ms"]),
+            w["rows"],
+            number(w["drift_share"], 3),
+            _verdict(w),
+            ", ".join(sorted(f for f, r in (w["features"] or {}).items() if r.get("drifted"))) or "-",
+            _performance(w["performance"]),
+            short(w["error"] or "", 80),
+        ]
+        for w in windows
+    ]
+    action_rows = [
+        [
+            a["window"],
+            a["kind"],
+            phase_pill(a["status"]),
+            a["attempts"],
+            when(a["updated_at"]),
+            short(a["last_result"] or "", 100),
+        ]
+        for a in actions
+    ]
+    chart_note = f"last {len(windows)} windows, oldest first; red: breached" + (
+        f"; dashed line: threshold {threshold:g}" if isinstance(threshold, int | float) else ""
+    )
+    body = join(
+        [
+            pairs(summary),
+            section("Drift share per window", bar_chart(bars, threshold=threshold), note=chart_note),
+            section(
+                "Windows",
+                scroll(
+                    table(
+                        [
+                            "window",
+                            "time",
+                            "rows",
+                            "drift share",
+                            "verdict",
+                            "drifted features",
+                            "performance",
+                            "error",
+                        ],
+                        rows,
+                        empty="no windows closed yet",
+                        numeric=[0, 2, 3],
+                    )
+                ),
+                note=f"newest {WINDOWS}" if len(windows) >= WINDOWS else "",
+            ),
+            section(
+                "Action deliveries",
+                table(["window", "kind", "status", "attempts", "updated", "last result"], action_rows, empty="none"),
+                note=f"newest {ACTIONS}" if len(actions) >= ACTIONS else "",
+            ),
+            Html('<div class="grid">'),
+            section("Spec", _yaml(spec)),
+            section("Status", _yaml(status or "not reported yet")),
+            Html("</div>"),
+        ]
+    )
+    return Page(name, body, [HOME, ("/#monitors", "monitors")])
+
+
+def _performance(perf: dict[str, Any] | None) -> str:
+    """Live metrics from posted labels: 'accuracy 0.82, f1 0.816 (100 labels)'."""
+    if not perf or not perf.get("labelled"):
+        return "-"
+    shown = [f"{k} {number(v, 3)}" for k, v in perf.items() if isinstance(v, int | float) and k != "labelled"]
+    return ", ".join(shown) + f" ({perf['labelled']} labels)"

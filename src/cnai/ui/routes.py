@@ -1,0 +1,76 @@
+"""The web UI's routes: ``/`` and ``/ui/...``, read-only, server-rendered HTML.
+
+Pages read the stores synchronously, so each one runs in the thread pool, never on the event
+loop that also serves the MLflow API. Unknown objects answer a 404 page and bad input (an
+``order_by`` the search grammar rejects) a 400 page, both HTML like the rest of the UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from cnai.errors import InvalidArgument, NotFound
+from cnai.ui import ops_pages, pages
+from cnai.ui.layout import Page, document, error_page
+
+if TYPE_CHECKING:
+    from cnai.server.app import ControlPlane
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+Render = Callable[["ControlPlane", Request], Page]
+
+
+def _html(render: Render) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        plane: ControlPlane = request.app.state.plane
+        try:
+            shown = await run_in_threadpool(render, plane, request)
+        except NotFound as exc:
+            return HTMLResponse(error_page(404, exc.message), status_code=404)
+        except InvalidArgument as exc:
+            return HTMLResponse(error_page(400, exc.message), status_code=400)
+        return HTMLResponse(document(shown.title, shown.body, shown.crumbs))
+
+    return endpoint
+
+
+async def _not_found(request: Request) -> Response:
+    return HTMLResponse(error_page(404, f"No page at {request.url.path}"), status_code=404)
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def ui_routes(json_index: Endpoint | None = None) -> list[Route]:
+    """The UI's routes; ``json_index`` still answers ``/`` for clients that ask for JSON only."""
+    overview = _html(lambda plane, r: pages.overview(plane))
+
+    async def index(request: Request) -> Response:
+        if json_index is not None and _wants_json(request):
+            return await json_index(request)
+        return await overview(request)
+
+    pairs: list[tuple[str, Render]] = [
+        (
+            "/ui/experiments/{experiment_id}",
+            lambda plane, r: pages.experiment(plane, r.path_params["experiment_id"], r.query_params.get("order_by")),
+        ),
+        ("/ui/runs/{run_id}", lambda plane, r: pages.run(plane, r.path_params["run_id"])),
+        # Registered model names may hold '/': the rest of the path is the name.
+        ("/ui/models/{name:path}", lambda plane, r: pages.model(plane, r.path_params["name"])),
+        ("/ui/deployments/{name}", lambda plane, r: ops_pages.deployment(plane, r.path_params["name"])),
+        ("/ui/monitors/{name}", lambda plane, r: ops_pages.monitor(plane, r.path_params["name"])),
+    ]
+    return [
+        Route("/", index, methods=["GET"]),
+        *(Route(path, _html(render), methods=["GET"]) for path, render in pairs),
+        Route("/ui/{rest:path}", _not_found, methods=["GET"]),
+    ]
