@@ -6,9 +6,9 @@ portable path (a transaction: check the run, write each table, read back) costs 
 guarded by the run's state, so a deleted or missing run gets nothing written, as before.
 
 A statement is its own transaction in autocommit, which the caller provides (``one_statement``).
-The one exception is a batch with params: params are write-once, and a value a concurrent request
-committed after this statement's snapshot shows only to a later statement, so such batches run
-in a transaction with a read-back when some key was not inserted (``log_batch``'s caller decides).
+Params are write-once: a batch whose params differ from stored ones writes nothing and says which;
+a param a concurrent request stored after the statement's snapshot fails the whole statement with
+a unique violation, and the caller retries the batch on its portable, transactional path.
 Rows travel as one array per column (``unnest``), whatever the batch size. Parameters used
 twice are cast once, the same way everywhere: PostgreSQL refuses a parameter whose uses deduce
 different types.
@@ -43,14 +43,18 @@ SELECT lifecycle_stage, (SELECT artifact_uri FROM run) FROM exp
 _LOG_BATCH = f"""
 WITH run AS (
     SELECT lifecycle_stage FROM runs WHERE run_uuid = CAST(%(run)s AS varchar)
+), batch AS (
+    SELECT * FROM unnest(%(param_keys)s::varchar[], %(param_values)s::text[]) AS b(k, v)
+), stored AS (
+    SELECT p.key, p.value, b.v AS wanted FROM params p JOIN batch b ON p.key = b.k
+     WHERE p.run_uuid = CAST(%(run)s AS varchar)
 ), go AS (
-    SELECT 1 FROM run WHERE lifecycle_stage = 'active'
+    SELECT 1 FROM run WHERE lifecycle_stage = 'active' AND NOT EXISTS (SELECT 1 FROM stored WHERE value <> wanted)
 ), new_params AS (
+    -- No ON CONFLICT: a key a concurrent request stored after this snapshot fails the statement.
     INSERT INTO params (run_uuid, key, value)
-    SELECT CAST(%(run)s AS varchar), k, v FROM unnest(%(param_keys)s::varchar[], %(param_values)s::text[]) AS p(k, v)
-     WHERE EXISTS (SELECT 1 FROM go)
-    ON CONFLICT DO NOTHING
-    RETURNING key
+    SELECT CAST(%(run)s AS varchar), k, v FROM batch
+     WHERE EXISTS (SELECT 1 FROM go) AND NOT EXISTS (SELECT 1 FROM stored WHERE key = k)
 ), tags AS (
     INSERT INTO run_tags (run_uuid, key, value)
     SELECT CAST(%(run)s AS varchar), k, v FROM unnest(%(tag_keys)s::varchar[], %(tag_values)s::text[]) AS t(k, v)
@@ -76,7 +80,8 @@ WITH run AS (
      WHERE (EXCLUDED.step, EXCLUDED.timestamp, EXCLUDED.value)
         >= (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)
 )
-SELECT (SELECT lifecycle_stage FROM run), ARRAY(SELECT key FROM new_params)
+SELECT (SELECT lifecycle_stage FROM run),
+       ARRAY(SELECT ARRAY[key, value, wanted] FROM stored WHERE value <> wanted ORDER BY key)
 """
 
 
@@ -114,11 +119,12 @@ def log_batch(
     params: dict[str, str],
     tags: dict[str, str],
     run_name: str | None,
-) -> tuple[str | None, set[str]]:
-    """Write the batch when the run is active.
+) -> tuple[str | None, list[tuple[str, str, str]]]:
+    """Write the batch when the run is active and no param in it changes a stored value.
 
-    Returns (the run's lifecycle stage, None when it does not exist; the param keys this
-    statement inserted: a key missing from it was already stored, maybe with another value)."""
+    Returns (the run's lifecycle stage, None when it does not exist; (key, stored value, batch
+    value) for each param that would change, in key order: nothing was written if any).
+    Raises IntegrityError when a concurrent request stored one of the params meanwhile."""
     rows, latest = prepare_points(run_id, points)
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(POINT_COLUMNS)
     values: dict[str, Any] = {
@@ -136,7 +142,7 @@ def log_batch(
         values[name] = [best[i] for best in latest.values()]
     row = _one(conn, _LOG_BATCH, values)
     assert row is not None  # the final SELECT has no FROM: always one row
-    return row[0], set(row[1])
+    return row[0], [(key, stored, wanted) for key, stored, wanted in row[1]]
 
 
 _POINT_PARAMS = ("p_run", "p_key", "p_value", "p_nan", "p_ts", "p_step", "p_model", "p_ds_name", "p_ds_digest")

@@ -21,6 +21,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from cnai._clock import now_ms
 from cnai.db.engine import one_statement, read_tx, write_tx
@@ -217,8 +218,14 @@ class RunStore:
             check_value(value, MAX_PARAM_VALUE_LENGTH, "Param")
         check_tags(tag_items)
         if self._pg:
-            self._log_batch_pg(run_id, points, param_items, tag_items)
-            return
+            try:
+                self._log_batch_pg(run_id, points, param_items, tag_items)
+                return
+            except IntegrityError:
+                if not param_items:
+                    raise
+                # A concurrent request stored one of these params after the statement's snapshot:
+                # the transactional path below reads what it stored and answers as it should.
         with write_tx(self.engine) as conn:
             _require_active(conn, run_id)
             if param_items:
@@ -234,15 +241,15 @@ class RunStore:
         param_items: Sequence[tuple[str, str]],
         tag_items: Sequence[tuple[str, str]],
     ) -> None:
-        """The batch as one statement (``pg_writes``); in a transaction only when it has params."""
+        """The batch as one statement (``pg_writes``): all of it or, when refused, nothing."""
         check_run_id(run_id)
         wanted = _wanted_params(param_items)
         tags = _checked_tags(tag_items)
-        with write_tx(self.engine) if wanted else one_statement(self.engine) as conn:
-            stage, inserted = pg_writes.log_batch(conn, run_id, points, wanted, tags, tags.get(RUN_NAME_TAG))
-            _check_active(run_id, stage)
-            if len(inserted) < len(wanted):  # some were stored before: same values only
-                _check_stored_params(conn, run_id, {k: v for k, v in wanted.items() if k not in inserted})
+        with one_statement(self.engine) as conn:
+            stage, changed = pg_writes.log_batch(conn, run_id, points, wanted, tags, tags.get(RUN_NAME_TAG))
+        _check_active(run_id, stage)
+        if changed:  # nothing was written; name the first, as the portable path does
+            raise _param_changed(run_id, *changed[0])
 
     def log_inputs(self, run_id: str, dataset_inputs: list[dict[str, Any]]) -> None:
         with write_tx(self.engine) as conn:
@@ -381,10 +388,14 @@ def _check_stored_params(conn: Connection, run_id: str, wanted: dict[str, str]) 
     ).all()
     for key, value in stored:
         if value != wanted[key]:
-            raise InvalidArgument(
-                f"Changing param values is not allowed. Param with key='{key}' was already logged with "
-                f"value='{value}' for run ID='{run_id}'. Attempted logging new value '{wanted[key]}'."
-            )
+            raise _param_changed(run_id, key, value, wanted[key])
+
+
+def _param_changed(run_id: str, key: str, stored: str, value: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"Changing param values is not allowed. Param with key='{key}' was already logged with "
+        f"value='{stored}' for run ID='{run_id}'. Attempted logging new value '{value}'."
+    )
 
 
 def _checked_tags(items: Sequence[tuple[str, str]]) -> dict[str, str]:
