@@ -108,20 +108,24 @@ def truncated_note(shown: int, more: bool, what: str) -> str:
 # -- values ------------------------------------------------------------------------------------
 
 
-def when(ms: object) -> str:
-    """A millisecond timestamp as local time; '-' when absent."""
+def _stamp(ms: object) -> str:
     if not isinstance(ms, int | float) or ms <= 0:
         return "-"
-    # A no-break space: a timestamp never wraps inside a table cell.
-    return time.strftime("%Y-%m-%d\u00a0%H:%M:%S", time.localtime(ms / 1000))
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ms / 1000))
 
 
-def span_of(start_ms: object, end_ms: object) -> str:
+def when(ms: object) -> Html:
+    """A millisecond timestamp as local time, never wrapped inside a table cell; '-' when absent."""
+    stamp = _stamp(ms)
+    return Html(stamp if stamp == "-" else f'<span class="nw">{stamp}</span>')
+
+
+def span_of(start_ms: object, end_ms: object) -> Html:
     """A window's time span, the date written once when both ends fall on the same day."""
-    start, end = when(start_ms), when(end_ms)
+    start, end = _stamp(start_ms), _stamp(end_ms)
     if start[:10] == end[:10] and start != "-":
-        return f"{start} \u2013 {end[11:]}"
-    return f"{start} \u2013 {end}"
+        end = end[11:]
+    return Html(f'<span class="nw">{start} \u2013 {end}</span>')
 
 
 def duration(start_ms: object, end_ms: object) -> str:

@@ -29,6 +29,7 @@ a { color:var(--accent); }
 .crumbs { color:var(--muted); font-size:13px; }
 .crumbs a { color:var(--muted); }
 .muted { color:var(--muted); }
+.nw { white-space:nowrap; }
 .small { font-size:12px; font-weight:normal; }
 .cards { display:flex; gap:12px; flex-wrap:wrap; margin:12px 0; }
 .card { border:1px solid var(--line); border-radius:6px; padding:8px 14px; min-width:130px; }
