@@ -43,6 +43,6 @@ def render(o: Outcome, console: Console) -> None:
     console.print(story)
     console.print(f"Drift report (opens offline): [cyan]{o.report}[/]")
     console.print(f"Everything is stored under {o.home}; done in {o.seconds:.0f}s. To look around:")
-    console.print("  cnai up &    # the control plane at http://127.0.0.1:8080 (no web UI yet: /api/v1 and /metrics)")
+    console.print("  cnai up &    # then open http://127.0.0.1:8080/ : runs, models, deployments, monitors")
     console.print(f"  cnai runs list --experiment {training.EXPERIMENT}   cnai models show {training.MODEL_NAME}")
     console.print(f"  cnai get deployments   cnai describe monitor {MONITOR}")
