@@ -46,7 +46,7 @@ def pill(text: object, tone: str = "") -> Html:
 def phase_pill(phase: object) -> Html:
     tones = {"Ready": "ok", "Progressing": "warn", "Pending": "warn", "ScaledToZero": "", "Failed": "bad"}
     tones |= {"Error": "bad", "Stopped": "warn", "FINISHED": "ok", "RUNNING": "warn", "FAILED": "bad"}
-    tones |= {"KILLED": "bad", "delivered": "ok", "pending": "warn", "failed": "bad"}
+    tones |= {"KILLED": "bad", "delivered": "ok", "pending": "warn", "failed": "bad", "ready": "ok", "READY": "ok"}
     return pill(phase or "-", tones.get(str(phase), ""))
 
 
