@@ -2,7 +2,8 @@
 
 The stock mlflow client sends ``Authorization: Bearer $MLFLOW_TRACKING_TOKEN`` or basic auth from
 ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``; both are accepted, the password being
-the token. Health checks stay open so load balancers and probes need no secret.
+the token. Health checks stay open so load balancers and probes need no secret. The 401 offers
+Basic too, so a browser opening the web UI prompts for it (any user name, the token as password).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class TokenAuth:
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
                     (b"www-authenticate", b'Bearer realm="cnai"'),
+                    (b"www-authenticate", b'Basic realm="cnai", charset="UTF-8"'),
                 ],
             }
         )

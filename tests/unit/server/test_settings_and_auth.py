@@ -44,6 +44,10 @@ def test_token_auth(tmp_path: Path) -> None:
         denied = client.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"})
         assert denied.status_code == 401
         assert denied.json()["error_code"] == "UNAUTHENTICATED"
+        # Basic among the challenges: a browser opening the UI prompts for the token.
+        assert any(v.startswith("Basic ") for v in denied.headers.get_list("www-authenticate"))
+        page = client.get("/", headers={"Authorization": f"Basic {base64.b64encode(b'me:s3cret').decode()}"})
+        assert (page.status_code, page.headers["content-type"]) == (200, "text/html; charset=utf-8")
         wrong = client.get(
             "/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}, headers={"Authorization": "Bearer nope"}
         )
