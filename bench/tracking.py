@@ -3,6 +3,8 @@
     python bench/tracking.py                   # full sizes, SQLite and PostgreSQL (what `make bench` runs)
     python bench/tracking.py --quick           # small sizes, a smoke run in about a minute per backend
     python bench/tracking.py --backend sqlite --only a,b --servers stock-w1,cnai
+    python bench/tracking.py --cnai-only --only c,d   # cnai alone, for quick before/after checks
+    python bench/tracking_floor.py                    # (c) and (d) against a replay: the client's floor
 
 Servers, each started fresh on an empty database of the same kind:
   stock     `mlflow server` as it starts by default (4 uvicorn workers), in bench/.venvs/mlflow-stock
@@ -544,6 +546,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--servers", default="stock,stock-w1,cnai", help="comma list: stock,stock-w1,cnai")
+    parser.add_argument("--cnai-only", action="store_true", help="same as --servers cnai")
     parser.add_argument("--only", default="a,b,c,d,e", help="comma list of scenarios a..e (d needs c)")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--repeat", type=int, default=1, help="rounds per server; the table shows medians")
@@ -551,7 +554,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stock-python", default=shutil.which("python3.11") or sys.executable)
     parser.add_argument("--strict", action="store_true", help="exit 1 on a missed target or failed step")
     args = parser.parse_args(argv)
-    args.server_list = [s.strip() for s in args.servers.split(",") if s.strip()]
+    args.server_list = ["cnai"] if args.cnai_only else [s.strip() for s in args.servers.split(",") if s.strip()]
     unknown = set(args.server_list) - set(SERVERS)
     if unknown or not args.server_list:
         parser.error(f"unknown servers {sorted(unknown)}; choose from {sorted(SERVERS)}")
