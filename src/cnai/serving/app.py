@@ -135,12 +135,9 @@ class ServingApp:
         request_id = headers.get(b"x-request-id")
         ctx = _Ctx(request_id.decode("latin-1") if request_id else None, headers)
         status = 500
+        span = _start_span(self._tracer, scope, headers) if self._tracer is not None else None
         try:
-            if self._tracer is not None:
-                with self._tracer.start_as_current_span(f"{scope['method']} {scope['path']}"):
-                    status, body, extra = await self._route(scope, receive, ctx)
-            else:
-                status, body, extra = await self._route(scope, receive, ctx)
+            status, body, extra = await self._route(scope, receive, ctx)
         except _Response as resp:
             status, body, extra = resp.status, resp.body, []
         except Exception as exc:
@@ -153,6 +150,8 @@ class ServingApp:
             out.append((b"x-request-id", ctx.request_id.encode("latin-1")))
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": body})
+        if span is not None:
+            _end_span(span, status, ctx)
         if ctx.model is not None:
             self._observe(ctx, status, time.perf_counter() - start)
         if self.settings.access_log:
@@ -423,6 +422,32 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
+def _start_span(tracer: Any, scope: Scope, headers: dict[bytes, bytes]) -> Any:
+    """A server span for one request, child of the caller's trace when it sent ``traceparent``."""
+    from opentelemetry.propagate import extract
+    from opentelemetry.trace import SpanKind
+
+    carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.items()}
+    attributes = {"http.request.method": scope["method"], "url.path": scope["path"]}
+    name = f"{scope['method']} {scope['path']}"
+    return tracer.start_span(name, context=extract(carrier), kind=SpanKind.SERVER, attributes=attributes)
+
+
+def _end_span(span: Any, status: int, ctx: _Ctx) -> None:
+    span.set_attribute("http.response.status_code", status)
+    if ctx.model is not None:
+        span.set_attribute("cnai.model", ctx.model)
+    if ctx.version is not None:
+        span.set_attribute("cnai.model_version", ctx.version)
+    if ctx.request_id is not None:
+        span.set_attribute("cnai.request_id", ctx.request_id)
+    if status >= 500:
+        from opentelemetry.trace import Status, StatusCode
+
+        span.set_status(Status(StatusCode.ERROR))
+    span.end()
+
+
 def _tracer(settings: ServeSettings) -> Any:
     """An OpenTelemetry tracer when an OTLP endpoint is configured and the SDK is installed."""
     if not settings.otel_endpoint:
@@ -437,7 +462,9 @@ def _tracer(settings: ServeSettings) -> Any:
         log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-sdk is not installed; no spans")
         return None
     provider = TracerProvider(resource=Resource.create({"service.name": "cnai-serve"}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    # The endpoint may come from CNAI_SERVE_OTEL_ENDPOINT, which the exporter does not read itself.
+    exporter = OTLPSpanExporter(endpoint=settings.otel_endpoint.rstrip("/") + "/v1/traces")
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return trace.get_tracer("cnai.serving")
 
