@@ -1,12 +1,21 @@
-"""Prometheus metrics of one model-server process, in its own registry (no global state).
+"""Prometheus metrics of the model server, in its own registry (no global state).
 
-With ``--workers N`` each worker answers ``/metrics`` for itself; a scrape reaches one worker.
+With ``--workers N`` a scrape reaches one worker, yet must count all of them: the parent sets
+``PROMETHEUS_MULTIPROC_DIR`` (see ``run.py``) before the workers start, prometheus_client then
+keeps every value in memory-mapped files there, and ``render`` aggregates the files of all
+workers. Gauges say how to aggregate: queue depth and loaded models are sums over the live
+workers. ``cnai_serving_in_flight`` is computed when scraped (a plain counter on the hot path),
+so with several workers it is not exported. A single process keeps plain in-memory values.
 """
 
 from __future__ import annotations
 
+import os
+from typing import Literal
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -32,9 +41,14 @@ class ServingMetrics:
         self.batch_size = Histogram(
             "cnai_serving_batch_size", "Rows per predict call", ["model"], buckets=_BATCH_BUCKETS, registry=r
         )
-        self.queue_depth = Gauge("cnai_serving_queue_depth", "Requests waiting for predict", ["model"], registry=r)
-        self.in_flight = Gauge("cnai_serving_in_flight", "HTTP requests being handled", registry=r)
-        self.models_loaded = Gauge("cnai_serving_models_loaded", "Models in memory", registry=r)
+        live: Literal["livesum"] = "livesum"  # with several workers: the sum over the running workers
+        self.queue_depth = Gauge(
+            "cnai_serving_queue_depth", "Requests waiting for predict", ["model"], registry=r, multiprocess_mode=live
+        )
+        self.in_flight = Gauge(
+            "cnai_serving_in_flight", "HTTP requests being handled", registry=r, multiprocess_mode=live
+        )
+        self.models_loaded = Gauge("cnai_serving_models_loaded", "Models in memory", registry=r, multiprocess_mode=live)
         self.evictions = Counter("cnai_serving_evictions", "Models unloaded to fit the memory budget", registry=r)
         self.log_dropped = Counter(
             "cnai_serving_inference_log_dropped", "Inference events dropped (buffer full or bus error)", registry=r
@@ -42,4 +56,9 @@ class ServingMetrics:
         self.log_written = Counter("cnai_serving_inference_log_written", "Inference events written", registry=r)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not directory:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)

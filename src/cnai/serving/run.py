@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 
 import uvicorn
 
@@ -59,9 +60,13 @@ def serve(settings: ServeSettings) -> None:
         uvicorn.run(create_app(settings), **_uvicorn_options(settings))  # type: ignore[arg-type]
         return
     os.environ.update(settings.to_env())
-    uvicorn.run(
-        "cnai.serving.run:app_from_env",
-        factory=True,
-        workers=settings.workers,
-        **_uvicorn_options(settings),  # type: ignore[arg-type]
-    )
+    # Workers share their metrics through files in this directory (see metrics.py); it must be
+    # empty at start, or counts of an earlier server would be added in.
+    with tempfile.TemporaryDirectory(prefix="cnai-serve-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run(
+            "cnai.serving.run:app_from_env",
+            factory=True,
+            workers=settings.workers,
+            **_uvicorn_options(settings),  # type: ignore[arg-type]
+        )

@@ -47,6 +47,17 @@ def test_serve_with_two_workers(model_dirs: dict[str, Path], tmp_path: Path) -> 
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.25)
         assert log.read_text().count("loaded model lr") == 2
+        # A scrape reaches one worker but counts both: every scrape sees all 20 requests.
+        for _ in range(6):
+            with httpx.Client(base_url=url) as scraper:  # a new connection: any worker may answer
+                text = scraper.get("/metrics").text
+            counted = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("cnai_serving_requests_total{") and 'model="lr"' in line
+            )
+            assert counted == 20, text
+            assert "cnai_serving_models_loaded 2.0" in text
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
