@@ -8,6 +8,7 @@ same topic agree with cnai about where a key lives.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import struct
 from collections.abc import Sequence
@@ -42,6 +43,9 @@ def murmur2(data: bytes) -> int:
     return h
 
 
+# Keys repeat (the inference log keys every event by its model's name): a cache turns the
+# pure-Python hash into a dict lookup on the serving path.
+@functools.lru_cache(maxsize=4096)
 def partition_for_key(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
