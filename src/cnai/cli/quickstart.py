@@ -19,7 +19,7 @@ def quickstart(
         None, help="Where the embedded store and artifacts live. [env: CNAI_HOME; default: ~/.cnai]"
     ),
 ) -> None:
-    """Train, register, deploy, watch, retrain and roll out a model: the whole loop, in about two minutes.
+    """Train, register, deploy, watch, retrain and roll out a model: the whole loop, in under a minute.
 
     Starts a private `cnai up` (SQLite, local files, embedded event log under CNAI_HOME), then acts as a user would: a small sweep on scikit-learn's wine dataset tracked with the mlflow client; the best model registered and aliased `champion`; deployed behind a router with a drift monitor; normal traffic, then wines from a new supplier; the monitor flags drift and its action retrains on fresh labelled data; the new version goes out as a 20% canary, is compared live and promoted.
 

@@ -28,7 +28,7 @@ def up(
 ) -> None:
     """Start the control plane with the deployment and monitor controllers, and keep them running.
 
-    Tracking, registry, artifacts, /api/v1 (resources, feedback) and /metrics are served on one port. Apply specs with `cnai apply -f`; the controllers start model servers, routers and monitors for them. Ctrl-C or SIGTERM stops everything cleanly (replicas included).
+    Tracking, registry, artifacts, the web UI (/), /api/v1 (resources, feedback) and /metrics are served on one port. Apply specs with `cnai apply -f`; the controllers start model servers, routers and monitors for them. Ctrl-C or SIGTERM stops everything cleanly (replicas included).
 
     Every option can also be set with a CNAI_* environment variable (CNAI_PORT, CNAI_STORE, CNAI_EVENT_BUS, ...).
     """
@@ -48,6 +48,7 @@ def up(
     guarded(settings.check_bind_is_safe)
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"[bold]cnai up[/]  control plane on [cyan]{base}[/]")
+    console.print(f"  web UI                {base}/")
     console.print(f"  tracking + registry   export MLFLOW_TRACKING_URI={base}")
     console.print(
         f"  resources             cnai apply -f spec.yaml   ·   cnai get deployments   ·   {base}/api/v1/resources/deployments"
