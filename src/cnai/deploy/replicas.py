@@ -192,17 +192,20 @@ class Launcher:
         self.stop_grace_s = stop_grace_s
         self.command = list(command) if command else [sys.executable, "-m", "cnai.cli.main"]
 
+    def log_path(self, deployment: str, role: str, port: int) -> Path:
+        """Where a replica's stdout and stderr go."""
+        return self.home / "deployments" / deployment / f"{role}-{port}.log"
+
     def spawn(self, deployment: str, role: str, template: ReplicaTemplate, on_change: Callable[[], None]) -> Replica:
         port = free_port(self.host)
-        logs = self.home / "deployments" / deployment
-        logs.mkdir(parents=True, exist_ok=True)
+        self.log_path(deployment, role, port).parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "CNAI_HOME": str(self.home)}
         if self.tracking_uri:
             env["CNAI_TRACKING_URI"] = self.tracking_uri
         if self.tracking_token:  # the mlflow client in `cnai serve` downloads registry models with it
             env["MLFLOW_TRACKING_TOKEN"] = self.tracking_token
         cmd = [*self.command, *template.args(self.host, port), *self.serve_args]
-        with (logs / f"{role}-{port}.log").open("ab") as out:
+        with self.log_path(deployment, role, port).open("ab") as out:
             proc = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
             )

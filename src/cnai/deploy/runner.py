@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cnai._clock import now_ms
@@ -63,6 +64,7 @@ class _Pool:
         self.replicas: list[Replica] = []
         self.failures = 0
         self.next_start_at = 0.0
+        self.last_failure: str | None = None  # why the last replica failed, for the status
 
     def active(self, template: ReplicaTemplate | None) -> list[Replica]:
         return [r for r in self.replicas if r.template == template and r.state in (STARTING, READY)]
@@ -270,10 +272,17 @@ class DeploymentRunner:
         return decision
 
     # ---- replicas ----------------------------------------------------------------------------------
+    def _failure_reason(self, replica: Replica) -> str:
+        """``primary-4711 exited before it was ready: <the replica's last log line> (log: path)``."""
+        path = self.ctx.launcher.log_path(self.name, replica.role, replica.port)
+        last = _last_line(path)
+        return f"{replica.id} {replica.error or 'failed'}" + (f": {last}" if last else "") + f" (log: {path})"
+
     def _converge(self, pool: _Pool, template: ReplicaTemplate | None, count: int, now: float) -> None:
         for replica in [r for r in pool.replicas if r.state == FAILED]:
             pool.replicas.remove(replica)
             self._retire(replica, drain=False)
+            pool.last_failure = self._failure_reason(replica)
             healthy_for = now - replica.ready_at if replica.ready_at is not None else 0.0
             pool.failures = 1 if healthy_for > HEALTHY_RESETS_BACKOFF_S else pool.failures + 1
             pool.next_start_at = now + (0.0 if pool.failures <= 1 else min(30.0, 0.5 * 2 ** (pool.failures - 1)))
@@ -355,6 +364,8 @@ class DeploymentRunner:
             phase = "Failed"
         elif decision.desired == 0 and not primary.replicas:
             phase = "ScaledToZero"
+        elif not ready and primary.failures >= 2 and primary.last_failure:
+            phase = "Failing"  # replicas keep failing before they are ready; retried with backoff
         elif not ready:
             phase = "Pending"
         elif rolling or len(updated) < decision.desired:
@@ -364,7 +375,7 @@ class DeploymentRunner:
         stats = self.router.stats[CANARY]
         status: dict[str, Any] = {
             "phase": phase,
-            "message": self._error or _message(phase, primary.replicas),
+            "message": self._error or _message(phase, primary.replicas, primary.last_failure),
             "url": self.server.url if self.server else None,
             "port": self.server.port if self.server else None,
             "model": {"uri": spec.model, "resolved": primary_t.model_uri if primary_t else None,
@@ -392,7 +403,25 @@ class DeploymentRunner:
         self._last_status = key
 
 
-def _message(phase: str, replicas: list[Replica]) -> str:
+# uvicorn's own closing lines after a failed start say nothing about the cause: skip them.
+_GENERIC = ("Application startup failed", "Waiting for application", "Started server process", "Finished server")
+
+
+def _last_line(path: Path, max_bytes: int = 8192) -> str:
+    """The last informative line of a log file ('' when there is none)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - max_bytes))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not any(g in line for g in _GENERIC)]
+    return lines[-1][:300] if lines else ""
+
+
+def _message(phase: str, replicas: list[Replica], last_failure: str | None = None) -> str:
+    if phase == "Failing":
+        return f"replicas fail before they are ready, retrying with backoff: {last_failure}"
     failing = [f"{r.id}: {r.error}" for r in replicas if r.error]
     if failing:
         return "; ".join(failing)
