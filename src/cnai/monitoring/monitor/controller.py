@@ -32,6 +32,9 @@ posted to ``/api/v1/feedback`` are joined with the stored predictions every
 yet, is marked and its actions queued in the same transaction (one alert per window, whatever
 breached first).
 
+Predictions stored for the label join, and the labels themselves, are kept for ``retention_s``
+(7 days by default) after their window ended; window results and alerts are kept.
+
 A Monitor reads only events produced after it was created. One controller per consumer group is
 the intended setup; a second one is safe (overlapping writes conflict on the unique keys, abort
 and reload) but not load-balanced across monitors.
@@ -77,6 +80,7 @@ FEEDBACK_OVERLAP_MS = 10_000  # a label committed a little after a newer one is 
 LEASE_MARGIN_MS = 30_000
 ALERT_TIMEOUT_S = 30.0
 STOP_GRACE_S = 15.0
+PRUNE_INTERVAL_MS = 3600 * 1000  # retention is enforced hourly
 
 
 @dataclass
@@ -126,6 +130,7 @@ class MonitorController:
         topic: str = INFERENCE_TOPIC,
         resync_interval_s: float = 2.0,
         feedback_interval_s: float = 2.0,
+        retention_s: float = 7 * 24 * 3600,
         poll_timeout_ms: int = 500,
         max_poll_records: int = 1000,
         clock: Callable[[], int] = now_ms,
@@ -140,6 +145,8 @@ class MonitorController:
         self.topic = topic
         self.resync_interval_ms = round(resync_interval_s * 1000)
         self.feedback_interval_ms = round(feedback_interval_s * 1000)
+        self.retention_ms = round(retention_s * 1000)
+        self._next_prune = 0
         self.poll_timeout_ms = poll_timeout_ms
         self.max_poll_records = max_poll_records
         self.clock = clock
@@ -220,6 +227,8 @@ class MonitorController:
                     if await asyncio.to_thread(self._performance_pass, now):
                         self._wake.set()
                     next_feedback = now + self.feedback_interval_ms
+                if now >= self._next_prune:
+                    await asyncio.to_thread(self._prune, now)
                 if windows:
                     await asyncio.to_thread(self._publish_statuses, {w.monitor for w in windows})
             except Exception:
@@ -433,6 +442,12 @@ class MonitorController:
         return status
 
     # -- delivering ------------------------------------------------------------------------------
+
+    def _prune(self, now: int) -> None:
+        predictions, labels = self.store.prune(now - self.retention_ms)
+        if predictions or labels:
+            log.info("monitors: pruned %d stored predictions and %d labels past retention", predictions, labels)
+        self._next_prune = now + min(self.retention_ms, PRUNE_INTERVAL_MS)
 
     async def _deliver_loop(self) -> None:
         while not self._stopping.is_set():

@@ -141,6 +141,25 @@ class MonitorStore:
         with write_tx(self.engine) as conn:
             conn.execute(delete(monitor_buffer).where(monitor_buffer.c.monitor == monitor))
 
+    def prune(self, older_than_ms: int) -> tuple[int, int]:
+        """Drop stored predictions of windows that ended before ``older_than_ms``, and labels
+        received before it: the two tables grow with every request, and labels that late no
+        longer change any window anyone looks at. Window results and alerts stay (one row each
+        per window). Returns (predictions, labels) deleted."""
+        old_window = (
+            select(monitor_windows.c.seq)
+            .where(
+                monitor_windows.c.monitor == monitor_predictions.c.monitor,
+                monitor_windows.c.seq == monitor_predictions.c.seq,
+                monitor_windows.c.end_ms < older_than_ms,
+            )
+            .exists()
+        )
+        with write_tx(self.engine) as conn:
+            predictions = conn.execute(delete(monitor_predictions).where(old_window)).rowcount
+            labels = conn.execute(delete(feedback).where(feedback.c.received_at < older_than_ms)).rowcount
+        return max(predictions, 0), max(labels, 0)
+
     def purge(self, monitor: str) -> None:
         """Drop everything stored for ``monitor``: windows, alerts, the open window, predictions.
         For a monitor re-created under the same name that should start with no history (the
