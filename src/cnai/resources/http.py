@@ -7,18 +7,15 @@ which would log them twice and reset the client's keep-alive connection.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cnai.errors import CnaiError, InvalidArgument, PayloadTooLarge
-
-log = logging.getLogger("cnai.api.v1")
+from cnai.errors import InvalidArgument
+from cnai.web import classify, read_body
 
 STATUS_BY_CODE = {
     "INVALID_PARAMETER_VALUE": 400,
@@ -38,16 +35,8 @@ def json_response(content: Any, status: int = 200) -> Response:
 
 
 def error_response(exc: Exception, request: Request) -> Response:
-    if isinstance(exc, CnaiError):
-        return json_response({"error": exc.message, "code": exc.code}, STATUS_BY_CODE.get(exc.code, 500))
-    if isinstance(exc, IntegrityError):
-        return json_response({"error": "Conflicting concurrent write; retry", "code": "RESOURCE_CONFLICT"}, 409)
-    if isinstance(exc, OperationalError):
-        log.warning("Database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        busy = {"error": "The store is busy or unreachable; retry", "code": "TEMPORARILY_UNAVAILABLE"}
-        return json_response(busy, 503)
-    log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return json_response({"error": f"Internal error: {type(exc).__name__}", "code": "INTERNAL_ERROR"}, 500)
+    code, message, status = classify(exc, request)
+    return json_response({"error": message, "code": code}, status or STATUS_BY_CODE.get(code, 500))
 
 
 def handler(fn: Handler) -> Handler:
@@ -66,14 +55,7 @@ def handler(fn: Handler) -> Handler:
 
 async def read_json(request: Request, limit: int = 1024 * 1024) -> Any:
     """The request body as JSON; over ``limit`` bytes or not JSON -> 413 / 400."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"Request body is larger than {limit} bytes")
+    body = await read_body(request, limit)
     if not body:
         raise InvalidArgument("Request body is empty: send a JSON document")
     try:

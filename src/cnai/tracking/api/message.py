@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from cnai.errors import InvalidArgument, PayloadTooLarge
+from cnai.errors import InvalidArgument
+from cnai.web import read_body
 
 _SPECIAL_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -168,18 +169,3 @@ async def read_message(request: Request, max_bytes: int) -> Message:
     if not isinstance(parsed, dict):
         raise InvalidArgument("The request body must be a JSON object")
     return Message(parsed)
-
-
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The whole body, refusing more than ``max_bytes`` before reading it all."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"Request body of {declared} bytes exceeds the limit of {max_bytes} bytes")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(f"Request body exceeds the limit of {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cnai.errors import CnaiError
-
-log = logging.getLogger("cnai.api")
+from cnai.web import classify
 
 # MLflow's error_code -> HTTP status table (mlflow/server/handlers.py), plus cnai's own codes.
 STATUS_BY_CODE = {
@@ -60,21 +56,8 @@ def error_response(exc: Exception, request: Request) -> Response:
     which would re-raise them to uvicorn: the traceback is logged twice and the client's
     keep-alive connection is reset.
     """
-    if isinstance(exc, CnaiError):
-        return error(exc.code, exc.message)
-    if isinstance(exc, DataError):  # e.g. a string longer than its column on PostgreSQL
-        return error("INVALID_PARAMETER_VALUE", f"A value does not fit its field: {_first_line(exc.orig)}")
-    if isinstance(exc, IntegrityError):  # a concurrent request created the same thing first
-        return error("RESOURCE_CONFLICT", f"Conflicting concurrent write: {_first_line(exc.orig)}", 409)
-    if isinstance(exc, OperationalError | PoolTimeout):  # locked or unreachable database: retrying helps
-        log.warning("Database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return error("TEMPORARILY_UNAVAILABLE", "The metadata store is busy or unreachable; retry shortly")
-    log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error("INTERNAL_ERROR", f"Internal error: {type(exc).__name__}")
-
-
-def _first_line(value: object) -> str:
-    return str(value).strip().splitlines()[0][:200] if str(value).strip() else ""
+    code, message, status = classify(exc, request)
+    return error(code, message, status)
 
 
 async def on_cnai_error(request: Request, exc: Exception) -> Response:
