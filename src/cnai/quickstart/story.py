@@ -14,7 +14,6 @@ import contextlib
 import io
 import logging
 import os
-import socket
 import sys
 import time
 import warnings
@@ -27,6 +26,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from cnai.deploy.replicas import free_port
 from cnai.errors import NotFound, Unavailable
 from cnai.quickstart import data, traffic, training
 from cnai.quickstart.plane import PrivatePlane, wait_for
@@ -74,7 +74,7 @@ def run(home: Path, console: Console) -> Outcome:
         TextColumn("[cyan]{task.fields[count]}"),
         TimeElapsedColumn(),
     )
-    plane = PrivatePlane(home, _free_port(), f"sqlite:///{work / 'events.db'}", work / "cnai-up.log")
+    plane = PrivatePlane(home, free_port("127.0.0.1"), f"sqlite:///{work / 'events.db'}", work / "cnai-up.log")
     with plane, Progress(*columns, console=console) as bar, _silenced():
         with _step(bar, f"Starting cnai up at {plane.url}"):
             plane.wait_ready()
@@ -331,9 +331,3 @@ def _quiet_mlflow() -> None:
     warnings.filterwarnings("ignore", module="mlflow")
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
