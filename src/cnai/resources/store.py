@@ -92,10 +92,7 @@ class ResourceStore:
                     )
                 )
                 outcome: ApplyOutcome = "created"
-            elif orjson.loads(row.spec) == spec and orjson.loads(row.labels) == doc.labels:
-                outcome = "unchanged"
-            else:
-                spec_changed = orjson.loads(row.spec) != spec
+            elif (spec_changed := orjson.loads(row.spec) != spec) or orjson.loads(row.labels) != doc.labels:
                 conn.execute(
                     update(resources)
                     .where(*_key(doc.kind, doc.name))
@@ -107,6 +104,8 @@ class ResourceStore:
                     )
                 )
                 outcome = "configured"
+            else:
+                outcome = "unchanged"
             return _resource(conn.execute(select(resources).where(*_key(doc.kind, doc.name))).one()), outcome
 
     def get(self, kind: str, name: str) -> Resource:
