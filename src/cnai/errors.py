@@ -7,6 +7,7 @@ CnaiError
 ├── AlreadyExists        a unique name or key already taken
 ├── InvalidState         the operation does not fit the resource's state
 ├── Unauthenticated      missing or wrong credentials
+├── PermissionDenied     authenticated, but the caller's role (or the server's policy) does not allow it
 └── Unavailable          a dependency is down; retrying may help
 """
 
@@ -45,6 +46,10 @@ class InvalidState(CnaiError):
 
 class Unauthenticated(CnaiError):
     code = "UNAUTHENTICATED"
+
+
+class PermissionDenied(CnaiError):
+    code = "PERMISSION_DENIED"
 
 
 class Unavailable(CnaiError):

@@ -41,6 +41,36 @@ class Settings(BaseSettings):
         description="Control plane the CLI talks to.",
     )
 
+    # ---- who may call, from where (cnai.auth) ------------------------------------------------
+    allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated Host names the server answers to, besides loopback and the bind address "
+        "('*' accepts any: only behind a proxy that checks Host).",
+    )
+    allowed_origins: str = Field(
+        default="", description="Comma-separated browser origins allowed to call the API, besides the server's own."
+    )
+
+    # ---- what specs may reach beyond the server's own data (admin opt-ins) --------------------
+    allow_command_actions: bool = Field(
+        default=False, description="Let admins create Monitor command actions (programs on --command-allowlist only)."
+    )
+    command_allowlist: str = Field(
+        default="", description="Comma-separated programs (absolute paths or names on PATH) command actions may run."
+    )
+    allow_local_models: bool = Field(
+        default=False, description="Let admins deploy a model from a local directory instead of the registry."
+    )
+    webhook_allowlist: str = Field(
+        default="",
+        description="Comma-separated hosts or CIDRs that webhooks may reach although private, loopback or link-local.",
+    )
+
+    # ---- HTTP transport limits (both servers) ------------------------------------------------
+    header_timeout_seconds: float = Field(default=10.0, gt=0, description="Time a client has to send its headers.")
+    body_timeout_seconds: float = Field(default=60.0, gt=0, description="Longest pause while reading a request body.")
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request line plus headers.")
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         self.home = self.home.expanduser()
@@ -51,6 +81,11 @@ class Settings(BaseSettings):
         if not self.event_bus:  # the same default as `cnai serve`'s inference log, so they meet
             self.event_bus = f"sqlite:///{self.home / 'events.db'}"
         return self
+
+    @staticmethod
+    def split(value: str) -> list[str]:
+        """A comma-separated setting as a list, blanks dropped."""
+        return [part.strip() for part in value.split(",") if part.strip()]
 
     @property
     def is_loopback(self) -> bool:

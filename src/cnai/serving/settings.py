@@ -62,6 +62,22 @@ class ServeSettings(BaseSettings):
     otel_endpoint: str = Field(
         default="", validation_alias=AliasChoices("CNAI_SERVE_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
     )
+    # ---- who may call, from where --------------------------------------------------------------
+    auth_token: str = Field(
+        default="", description="Bearer token (or basic-auth password) required by every route but health."
+    )
+    insecure: bool = Field(default=False, description="Allow a non-loopback bind without a token.")
+    allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated Host names accepted besides loopback and the bind address; '*' accepts any.",
+    )
+    # ---- a slow or hung model, a slow client ---------------------------------------------------
+    predict_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A predict running longer fails its requests with 504; the server stays up."
+    )
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=60.0, gt=0)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
 
     @field_validator("max_memory", mode="before")
     @classmethod
