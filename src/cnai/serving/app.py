@@ -13,7 +13,8 @@ endpoint and every layer between the socket and ``predict`` costs throughput. Ro
 Errors are mapped once, in ``_error``: cnai's ``InvalidArgument`` → 400 (``PayloadTooLarge`` → 413),
 ``NotFound`` → 404, ``Unavailable`` → 503 (also a model with too many hung predicts),
 ``PredictTimeout`` → 504, ``BadModelOutput`` (wrong row count) → 500 for its whole batch, anything
-else (a model whose predict raises) → 500 for that request only; 5xx are logged with the request id. Bodies are ``{"error": "..."}`` as OIP specifies;
+else (a model whose predict raises) → 500 for that request only; 5xx are logged with the request
+id. Bodies are ``{"error": "..."}`` as OIP specifies;
 ``/invocations`` adds MLflow's ``error_code`` and ``message``.
 """
 

@@ -137,5 +137,6 @@ def _has_non_finite(data: ModelInput) -> bool:
     if dtypes is None:
         return False
     return any(
-        dtype.kind == "f" and not bool(np.isfinite(data[col].to_numpy(dtype=np.float64, na_value=np.nan)).all()) for col, dtype in dtypes.items()
+        dtype.kind == "f" and not bool(np.isfinite(data[col].to_numpy(dtype=np.float64, na_value=np.nan)).all())
+        for col, dtype in dtypes.items()
     )

@@ -31,7 +31,6 @@ OUT_OF_RANGE = {
     "UINT8 300 (wrapped to 44)": _matrix("UINT8", [300, 1, 1, 1]),
     "UINT8 negative": _matrix("UINT8", [-1, 1, 1, 1]),
     "INT8 -129": _matrix("INT8", [-129, 1, 1, 1]),
-    "INT64 2**63": _matrix("INT64", [2**63, 1, 1, 1]),
     "FP16 overflows to inf": _matrix("FP16", [70000.0, 1, 1, 1]),
     "FP32 overflows to inf": _matrix("FP32", [1e39, 1, 1, 1]),
     "booleans for FP64": _matrix("FP64", [True, False, True, False]),
@@ -72,12 +71,6 @@ def test_binary_bytes_with_a_huge_shape_is_refused_before_allocating(live: sm.Li
     assert "cannot hold 5 elements" in r.json()["error"]
 
 
-def test_binary_bool_must_be_0_or_1(live: sm.LiveServing) -> None:
-    body, headers = _binary([({"name": "x", "shape": [1, 4], "datatype": "BOOL"}, bytes([2, 0, 1, 0]))])
-    r = httpx.post(f"{live.url}/v2/models/lr/infer", content=body, headers=headers)
-    assert r.status_code == 400, r.text
-
-
 @pytest.mark.parametrize("shape", [[0, 4], [4, 0], [0]])
 def test_empty_input_is_400(live: sm.LiveServing, shape: list[int]) -> None:
     doc = {"inputs": [{"name": "x", "shape": shape, "datatype": "FP64", "data": []}]}
@@ -103,7 +96,8 @@ def _nan_binary(model: str, value: float) -> httpx.Response:
 def test_nan_for_a_model_that_refuses_it_is_400(live: sm.LiveServing, value: float) -> None:
     r = _nan_binary(f"{live.url}/v2/models/lr/infer", value)
     assert r.status_code == 400, r.text  # was LogisticRegression's ValueError: a 500
-    assert "NaN or infinite values" in r.json()["error"] and "'lr'" in r.json()["error"]
+    assert "NaN or infinite values" in r.json()["error"]
+    assert "'lr'" in r.json()["error"]
     rows = {"dataframe_split": {"columns": sm.FEATURES, "data": [[None, 0.5, 0.5, 0.5]]}}
     r = httpx.post(f"{live.url}/invocations", content=orjson.dumps(rows), headers={"content-type": "application/json"})
     assert r.status_code == 400, r.text

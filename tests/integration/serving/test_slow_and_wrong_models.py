@@ -162,7 +162,8 @@ async def test_row_count_mismatch_fails_the_batch_never_wrong_data(server: sm.Li
         assert r.status_code == 500, r.text  # never a 200 with an empty or a batch-mate's answer
         error = r.json()["error"]
         assert error.startswith("predict of model 'drop' returned "), error
-        assert "of 'predict' for " in error and "input rows" in error
+        assert "of 'predict' for " in error
+        assert "input rows" in error
     # Batches of several requests did form (and failed whole, each request with the batch's counts).
     assert any("for 1 input rows" not in r.json()["error"] for r in responses)
 
