@@ -23,8 +23,8 @@ def serve(
     inline_predict_below_ms: float = typer.Option(
         None,
         min=0,
-        help="Predicts whose recent CPU time is below this run on the event loop (a thread hand-off costs more); "
-        "0 always runs predict in the model's thread. [default: 2]",
+        help="Opt-in, unsafe for any model that can block: predicts whose recent time is below this run on the "
+        "event loop, where no timeout can stop them. [default: 0, always in the model's thread]",
     ),
     max_memory: str = typer.Option(None, help="Memory budget for loaded models, e.g. 2G; LRU eviction beyond it."),
     optimize: str = typer.Option(None, help="'onnx': serve scikit-learn models with ONNX Runtime when outputs match."),
@@ -37,6 +37,15 @@ def serve(
     access_log: bool = typer.Option(None, "--access-log", help="Write a JSON access log line per request."),
     home: Path = typer.Option(None, help="Root for embedded defaults. [env: CNAI_HOME]"),
     log_level: str = typer.Option(None, help="debug, info, warning or error. [default: warning]"),
+    predict_timeout: float = typer.Option(
+        None, min=0, help="Seconds a predict may run; longer fails its requests with 504. [default: 30]"
+    ),
+    max_hung_predicts: int = typer.Option(
+        None, min=1, help="Timed-out predicts still running before the model reports not ready. [default: 4]"
+    ),
+    header_timeout: float = typer.Option(None, min=0, help="Seconds a client has to send its headers. [default: 10]"),
+    body_timeout: float = typer.Option(None, min=0, help="Longest pause while a body is sent. [default: 60]"),
+    max_header_bytes: int = typer.Option(None, min=1024, help="Largest request line plus headers. [default: 65536]"),
 ) -> None:
     """Serve MLflow models over the Open Inference Protocol v2 (tritonclient, KServe) and MLflow's /invocations.
 
@@ -66,6 +75,11 @@ def serve(
         "access_log": access_log,
         "home": home,
         "log_level": log_level,
+        "predict_timeout_seconds": predict_timeout,
+        "max_hung_predicts": max_hung_predicts,
+        "header_timeout_seconds": header_timeout,
+        "body_timeout_seconds": body_timeout,
+        "max_header_bytes": max_header_bytes,
     }
     try:
         settings = ServeSettings(**{k: v for k, v in flags.items() if v is not None})

@@ -44,6 +44,7 @@ from cnai.deploy.metrics import DeployMetrics
 from cnai.deploy.stats import TargetStats
 from cnai.deploy.upstream import UpstreamError, UpstreamPool
 from cnai.errors import Unavailable
+from cnai.http_transport import TransportLimits, http_protocol
 
 log = logging.getLogger("cnai.deploy.router")
 
@@ -332,13 +333,19 @@ class RouterServer:
     are used instead, on a socket bound here so a taken port is an ordinary error.
     """
 
-    def __init__(self, router: Router, host: str, port: int) -> None:
+    def __init__(self, router: Router, host: str, port: int, *, limits: TransportLimits | None = None) -> None:
         self.router = router
         self._sock = bind(host, port)
         self.host = host
         self.port: int = self._sock.getsockname()[1]
+        # The same head/body deadlines and head size limit as cnai's servers (cnai.http_transport).
         config = uvicorn.Config(
-            router, lifespan="off", http="httptools", log_level="warning", access_log=False, timeout_keep_alive=30
+            router,
+            lifespan="off",
+            http=http_protocol(limits or TransportLimits()),  # type: ignore[arg-type]
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=30,
         )
         config.load()
         self._server = uvicorn.Server(config)

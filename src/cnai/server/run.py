@@ -9,6 +9,7 @@ import uvicorn
 
 from cnai.db.engine import make_engine
 from cnai.db.migrate import upgrade
+from cnai.http_transport import TransportLimits, http_protocol
 from cnai.settings import Settings
 
 
@@ -34,7 +35,9 @@ def serve(settings: Settings, *, with_controllers: bool = False) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=http_protocol(
+            TransportLimits(settings.header_timeout_seconds, settings.body_timeout_seconds, settings.max_header_bytes)
+        ),
         log_level=settings.log_level,
         access_log=False,
         timeout_keep_alive=60,

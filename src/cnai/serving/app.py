@@ -11,8 +11,10 @@ endpoint and every layer between the socket and ``predict`` costs throughput. Ro
 - ``GET /metrics`` (Prometheus).
 
 Errors are mapped once, in ``_error``: cnai's ``InvalidArgument`` → 400 (``PayloadTooLarge`` → 413),
-``NotFound`` → 404, ``Unavailable`` → 503, anything else (a model whose predict raises) → 500 for
-that request only, logged with its request id. Bodies are ``{"error": "..."}`` as OIP specifies;
+``NotFound`` → 404, ``Unavailable`` → 503 (also a model with too many hung predicts),
+``PredictTimeout`` → 504, ``BadModelOutput`` (wrong row count) → 500 for its whole batch, anything
+else (a model whose predict raises) → 500 for that request only; 5xx are logged with the request
+id. Bodies are ``{"error": "..."}`` as OIP specifies;
 ``/invocations`` adds MLflow's ``error_code`` and ``message``.
 """
 
@@ -35,6 +37,7 @@ from cnai.serving.metadata import model_metadata
 from cnai.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from cnai.serving.metrics import ServingMetrics
 from cnai.serving.mlflow_scoring import parse_invocation, predictions_body
+from cnai.serving.predictor import BadModelOutput, PredictTimeout
 from cnai.serving.protocol.codec import decode_request, encode_response, tensor_from_array
 from cnai.serving.repository import LoadedModel, ModelRepository
 from cnai.serving.resolve import parse_model_arg
@@ -48,7 +51,15 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _JSON = b"application/json"
-_STATUS = {InvalidArgument: 400, PayloadTooLarge: 413, NotFound: 404, InvalidState: 409, Unavailable: 503}
+_STATUS = {
+    InvalidArgument: 400,
+    PayloadTooLarge: 413,
+    NotFound: 404,
+    InvalidState: 409,
+    Unavailable: 503,
+    PredictTimeout: 504,
+    BadModelOutput: 500,
+}
 
 
 class _Response(Exception):
@@ -192,6 +203,8 @@ class ServingApp:
                 status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
             message = exc.message
             code = exc.code
+            if status >= 500:
+                log.error("request %s to %s failed: %s", ctx.request_id, scope.get("path"), message)
         else:
             status, code = 500, "INTERNAL_ERROR"
             message = f"{type(exc).__name__}: {exc}"
@@ -275,7 +288,11 @@ class ServingApp:
 
     def _is_ready(self, name: str, version: str | None) -> bool:
         loaded = self.repository.entry(name).loaded
-        return loaded is not None and (version is None or version == loaded.version)
+        return (
+            loaded is not None
+            and (version is None or version == loaded.version)
+            and not loaded.executor.predictor.exhausted
+        )
 
     async def _metadata(self, name: str, version: str | None) -> dict[str, Any]:
         model = await self.repository.acquire(name, version)
@@ -303,6 +320,7 @@ class ServingApp:
             if request.id is not None and ctx.request_id is None:
                 ctx.request_id = request.id
             data, rows = tensor_inputs.from_tensors(request.inputs, model.runtime)
+            tensor_inputs.check_model_input(data, rows, model.runtime, model.name)
             wanted = _requested_outputs(request, model)
             submitted = True
             t0 = time.perf_counter()
@@ -331,6 +349,7 @@ class ServingApp:
             body = await _read_body(receive, self.settings.max_body_bytes)
             content_type = (ctx.headers.get(b"content-type") or b"application/json").decode("latin-1").lower()
             data, rows = parse_invocation(body, content_type, model.runtime)
+            tensor_inputs.check_model_input(data, rows, model.runtime, model.name)
             submitted = True
             t0 = time.perf_counter()
             result = await executor.submit(data, rows, ("predict",))

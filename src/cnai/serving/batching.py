@@ -8,10 +8,12 @@ model have been *announced* (accepted, body still being read) than are queued, a
 the first queued request's deadline, so a single client never waits for company that is not
 coming. Time comes from an injected monotonic clock; ``dispatch_wait`` is the pure policy.
 
-Predict runs off the event loop in the model's own one-thread executor. ``inline_below_s``
-trades that for speed on tiny models: when the model's recent predicts took less than this, the
-call is made on the loop directly, because handing a 100 µs predict to a thread costs more than
-the predict itself on a busy core. 0 always offloads.
+Predict itself runs in :class:`cnai.serving.predictor.Predictor`: off the event loop in the
+model's own thread, under the model's deadline, with every output's row count checked before a
+batch is split back into its requests. A model that fails on a merged batch gets its requests
+retried one by one (one bad request must not fail its batch-mates), except when the failure is
+the model's rather than an input's: a deadline passed, too many hung predicts, or a wrong row
+count fail the whole batch at once, since retrying would only repeat them.
 """
 
 from __future__ import annotations
@@ -20,19 +22,22 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from cnai.errors import Unavailable
+from cnai.serving.predictor import BadModelOutput, Predictor, PredictTimeout
 from cnai.serving.runtimes.base import ModelInput
+
+__all__ = ["Batcher", "Predictor", "Unbatched", "dispatch_wait"]
 
 log = logging.getLogger("cnai.serving")
 
-_TIME_EVERY = 4
-PredictFn = Callable[[ModelInput, tuple[str, ...]], dict[str, np.ndarray]]
 Clock = Callable[[], float]
+# Failures of the model itself, not of one request's input: retrying one by one would repeat them.
+_BATCH_FATAL = (PredictTimeout, BadModelOutput, Unavailable)
 
 
 def dispatch_wait(
@@ -51,51 +56,6 @@ class _Item:
     outputs: tuple[str, ...]
     future: asyncio.Future[dict[str, np.ndarray]]
     enqueued: float
-
-
-@dataclass
-class _Timing:
-    """Exponentially weighted predict time, deciding inline versus thread."""
-
-    ewma_s: float | None = None
-
-    def record(self, seconds: float) -> None:
-        self.ewma_s = seconds if self.ewma_s is None else 0.8 * self.ewma_s + 0.2 * seconds
-
-
-@dataclass
-class Predictor:
-    """Runs predict for one model: one call at a time, on the loop or in the model's thread."""
-
-    predict_fn: PredictFn
-    inline_below_s: float = 0.0
-    timing: _Timing = field(default_factory=_Timing)
-    _executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "cnai-predict"))
-    _calls: int = 0
-
-    async def __call__(self, data: ModelInput, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
-        ewma = self.timing.ewma_s
-        if ewma is not None and ewma < self.inline_below_s:
-            return self._timed(data, outputs)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._timed, data, outputs)
-
-    def _timed(self, data: ModelInput, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
-        # One call in _TIME_EVERY is timed: the average moves slowly anyway, and the two clock
-        # reads are system calls that cost more than the rest of this function.
-        self._calls += 1
-        if self.timing.ewma_s is not None and self._calls % _TIME_EVERY:
-            return self.predict_fn(data, outputs)
-        # CPU time of this thread, not wall time: a busy machine that preempts us mid-predict
-        # must not make a fast model look slow (and flip it to the thread for no gain).
-        start = time.thread_time()
-        try:
-            return self.predict_fn(data, outputs)
-        finally:
-            self.timing.record(time.thread_time() - start)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False)
 
 
 class Unbatched:
@@ -118,7 +78,7 @@ class Unbatched:
         self.queue_depth += 1
         try:
             async with self._lock:
-                return await self.predictor(data, outputs)
+                return await self.predictor(data, rows, outputs)
         finally:
             self.queue_depth -= 1
 
@@ -264,7 +224,12 @@ class Batcher:
                 continue
             try:
                 merged = _concat([i.data for i in items])
-                result = await self.predictor(merged, items[0].outputs)
+                result = await self.predictor(merged, sum(i.rows for i in items), items[0].outputs)
+            except _BATCH_FATAL as exc:
+                for item in items:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
             except Exception:
                 # One bad request must not fail its batch-mates: retry them one by one.
                 for item in items:
@@ -279,7 +244,7 @@ class Batcher:
 
     async def _predict_one(self, item: _Item) -> None:
         try:
-            result = await self.predictor(item.data, item.outputs)
+            result = await self.predictor(item.data, item.rows, item.outputs)
         except Exception as exc:
             if not item.future.done():
                 item.future.set_exception(exc)

@@ -113,3 +113,30 @@ def _text(col: np.ndarray) -> Any:
     return np.array([v.decode() if isinstance(v, bytes) else v for v in col.reshape(-1)], dtype=object).reshape(
         col.shape
     )
+
+
+def check_model_input(data: ModelInput, rows: int, runtime: Runtime, model: str) -> None:
+    """What every model input must satisfy before predict, whichever protocol built it.
+
+    No rows is the caller's mistake (most models raise on it, which would be a 500). NaN and
+    infinities are refused only for a runtime that declares it cannot take them: XGBoost and
+    LightGBM read NaN as a missing value, and a pyfunc model may handle it itself.
+    """
+    if rows == 0:
+        raise InvalidArgument("The request has no rows: send at least one")
+    if not runtime.accepts_non_finite and _has_non_finite(data):
+        raise InvalidArgument(
+            f"The input has NaN or infinite values, which model {model!r} ({runtime.flavor}) cannot take"
+        )
+
+
+def _has_non_finite(data: ModelInput) -> bool:
+    if isinstance(data, np.ndarray):
+        return data.dtype.kind in "fc" and not bool(np.isfinite(data).all())
+    dtypes = getattr(data, "dtypes", None)
+    if dtypes is None:
+        return False
+    return any(
+        dtype.kind == "f" and not bool(np.isfinite(data[col].to_numpy(dtype=np.float64, na_value=np.nan)).all())
+        for col, dtype in dtypes.items()
+    )

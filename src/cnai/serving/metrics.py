@@ -49,6 +49,16 @@ class ServingMetrics:
             "cnai_serving_in_flight", "HTTP requests being handled", registry=r, multiprocess_mode=live
         )
         self.models_loaded = Gauge("cnai_serving_models_loaded", "Models in memory", registry=r, multiprocess_mode=live)
+        self.predict_timeouts = Counter(
+            "cnai_serving_predict_timeouts", "Predicts that ran past the model's timeout", ["model"], registry=r
+        )
+        self.hung_predicts = Gauge(
+            "cnai_serving_hung_predicts",
+            "Timed-out predicts whose thread is still running (abandoned; a thread cannot be killed)",
+            ["model"],
+            registry=r,
+            multiprocess_mode=live,
+        )
         self.evictions = Counter("cnai_serving_evictions", "Models unloaded to fit the memory budget", registry=r)
         self.log_dropped = Counter(
             "cnai_serving_inference_log_dropped", "Inference events dropped (buffer full or bus error)", registry=r

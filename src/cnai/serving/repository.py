@@ -151,6 +151,8 @@ class ModelRepository:
         out = []
         for name, entry in self.entries.items():
             item = {"name": name, "state": entry.state, "reason": entry.reason}
+            if entry.loaded is not None and entry.loaded.executor.predictor.exhausted:
+                item["state"], item["reason"] = "UNAVAILABLE", "too many predicts hung past the timeout"
             if entry.loaded is not None:
                 item["version"] = entry.loaded.version
             out.append(item)
@@ -160,7 +162,15 @@ class ModelRepository:
         """Fetch and load a model; blocking, runs in a thread."""
         path, version = fetch_model(spec.uri, self.settings.tracking_uri, self.settings.home / "serving-cache")
         runtime = load_runtime(read_model_dir(path), self.settings.optimize or None)
-        predictor = Predictor(runtime.predict, inline_below_s=self.settings.inline_predict_below_ms / 1000)
+        predictor = Predictor(
+            runtime.predict,
+            model=spec.name,
+            timeout_s=self.settings.predict_timeout_seconds,
+            max_hung=self.settings.max_hung_predicts,
+            inline_below_s=self.settings.inline_predict_below_ms / 1000,
+            on_timeout=self.metrics.predict_timeouts.labels(spec.name).inc,
+            on_hung=self.metrics.hung_predicts.labels(spec.name).set,
+        )
         executor: Batcher | Unbatched
         if self.settings.batching:
             executor = Batcher(

@@ -14,6 +14,7 @@ import tempfile
 
 import uvicorn
 
+from cnai.http_transport import TransportLimits, http_protocol
 from cnai.serving.app import ServingApp, create_app
 from cnai.serving.settings import ServeSettings
 
@@ -26,7 +27,10 @@ def _uvicorn_options(settings: ServeSettings) -> dict[str, object]:
         "access_log": False,  # cnai's own JSON access log replaces uvicorn's (see --access-log)
         "lifespan": "on",
         "loop": "uvloop",
-        "http": "httptools",
+        # httptools with head/body deadlines and a head size limit (slow or hostile clients).
+        "http": http_protocol(
+            TransportLimits(settings.header_timeout_seconds, settings.body_timeout_seconds, settings.max_header_bytes)
+        ),
         "timeout_keep_alive": 30,
         "backlog": 4096,
         # No X-Forwarded-* rewriting: nothing here reads the client address, and the middleware

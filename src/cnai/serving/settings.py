@@ -42,7 +42,10 @@ class ServeSettings(BaseSettings):
     max_batch_size: int = Field(default=64, ge=1, description="Rows per batch; 1 turns batching off.")
     max_batch_delay_ms: float = Field(default=2.0, ge=0)
     inline_predict_below_ms: float = Field(
-        default=2.0, ge=0, description="Predicts faster than this run on the event loop; 0 always uses a thread."
+        default=0.0,
+        ge=0,
+        description="Opt-in, unsafe for models that can block: predicts faster than this run on the event loop, "
+        "where no timeout can stop them. 0 (the default): always in the model's thread.",
     )
     max_memory: int = Field(default=0, ge=0, description="Bytes of loaded models before LRU eviction; 0: no limit.")
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
@@ -74,6 +77,9 @@ class ServeSettings(BaseSettings):
     # ---- a slow or hung model, a slow client ---------------------------------------------------
     predict_timeout_seconds: float = Field(
         default=30.0, gt=0, description="A predict running longer fails its requests with 504; the server stays up."
+    )
+    max_hung_predicts: int = Field(
+        default=4, ge=1, description="Timed-out predicts still running before the model reports not ready (503)."
     )
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     body_timeout_seconds: float = Field(default=60.0, gt=0)

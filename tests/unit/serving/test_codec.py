@@ -119,3 +119,51 @@ def test_truncated_binary_bytes_tensor() -> None:
     ).encode()
     with pytest.raises(InvalidArgument, match="runs past"):
         decode_request(header + raw, len(header))
+
+
+INTS = [d for d in NUMERIC if d.startswith(("INT", "UINT"))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(INTS), st.integers(min_value=-(2**70), max_value=2**70))
+def test_json_integers_fit_their_datatype_or_are_refused(datatype: str, value: int) -> None:
+    """Never a silently wrapped value (300 as UINT8 used to arrive as 44)."""
+    info = np.iinfo(to_numpy_dtype(datatype))
+    body = json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": datatype, "data": [value]}]}).encode()
+    if info.min <= value <= info.max:
+        assert int(decode_request(body).inputs[0].data[0]) == value
+    else:
+        with pytest.raises(InvalidArgument, match=r"out of range|does not match"):
+            decode_request(body)
+
+
+def test_binary_bool_bytes_other_than_0_and_1_are_refused() -> None:
+    header = b'{"inputs": [{"name": "b", "shape": [3], "datatype": "BOOL", "parameters": {"binary_data_size": 3}}]}'
+    assert decode_request(header + bytes([1, 0, 1]), len(header)).inputs[0].data.tolist() == [True, False, True]
+    with pytest.raises(InvalidArgument, match="BOOL"):
+        decode_request(header + bytes([1, 7, 1]), len(header))
+
+
+def test_json_bool_and_numbers_do_not_mix() -> None:
+    for datatype, data in (("BOOL", [1, 0]), ("FP32", [True, False]), ("INT32", [True, False])):
+        body = json.dumps({"inputs": [{"name": "x", "shape": [2], "datatype": datatype, "data": data}]}).encode()
+        with pytest.raises(InvalidArgument, match="does not match"):
+            decode_request(body)
+
+
+@pytest.mark.parametrize(
+    ("shape", "datatype", "match"),
+    [
+        ([2**40], "BYTES", "more than a"),  # 8 TiB of object pointers, from a 150-byte body
+        ([2**20, 2**20], "FP64", "more than a"),
+        ([1] * 40, "FP64", "dimensions"),
+        ([0, 4], "FP64", "no elements"),
+    ],
+)
+def test_shapes_are_checked_against_the_body_before_allocating(shape: list[int], datatype: str, match: str) -> None:
+    blob = struct.pack("<I", 1) + b"a"
+    header = json.dumps(
+        {"inputs": [{"name": "x", "shape": shape, "datatype": datatype, "parameters": {"binary_data_size": len(blob)}}]}
+    ).encode()
+    with pytest.raises(InvalidArgument, match=match):
+        decode_request(header + blob, len(header))

@@ -6,6 +6,12 @@ A binary request is ``<JSON header><tensor bytes>...``; the JSON header's length
 little-endian length followed by the bytes (Triton's ``extension_binary_data.md``). Responses mirror
 this: outputs asked for with ``binary_data`` (or request-level ``binary_data_output``) carry
 ``parameters.binary_data_size`` and their bytes follow the JSON header.
+
+Every size a request claims is checked against the bytes it sent *before* anything is allocated:
+any element takes at least one byte of the body (a BYTES element at least its 4-byte length), so
+a shape whose element count exceeds that is refused, whatever the encoding. Values are checked
+before they are cast: a JSON integer outside the datatype's range, a number that overflows FP16 or
+FP32, a boolean given for a number or a number for a BOOL, are 400s rather than silent wrapping.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from cnai.serving.protocol.datatypes import from_numpy_dtype, to_numpy_dtype
 from cnai.serving.protocol.types import InferRequest, RequestedOutput, Tensor
 
 _U32 = struct.Struct("<I")
+_MAX_DIMS = 32  # numpy's limit is 64; no model input needs more than a handful
 
 
 def decode_request(body: bytes, header_length: int | None = None) -> InferRequest:
@@ -46,7 +53,7 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
     offset = 0
     inputs: list[Tensor] = []
     for raw in raw_inputs:
-        tensor, offset = _decode_input(raw, binary, offset)
+        tensor, offset = _decode_input(raw, binary, offset, len(body))
         inputs.append(tensor)
     if offset != len(binary):
         raise InvalidArgument(f"{len(binary) - offset} bytes of binary data are not claimed by any input")
@@ -65,7 +72,7 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
     )
 
 
-def _decode_input(raw: Any, binary: memoryview, offset: int) -> tuple[Tensor, int]:
+def _decode_input(raw: Any, binary: memoryview, offset: int, body_size: int) -> tuple[Tensor, int]:
     if not isinstance(raw, dict):
         raise InvalidArgument("Each input is an object with name, shape, datatype and data")
     name, datatype, shape = raw.get("name"), raw.get("datatype"), raw.get("shape")
@@ -74,10 +81,18 @@ def _decode_input(raw: Any, binary: memoryview, offset: int) -> tuple[Tensor, in
     # type() is int: JSON integers only (a bool is an int subclass, and never a dimension).
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise InvalidArgument(f"Input {name!r}: 'shape' must be a list of non-negative integers")
+    if len(shape) > _MAX_DIMS:
+        raise InvalidArgument(f"Input {name!r}: {len(shape)} dimensions; at most {_MAX_DIMS} are accepted")
     if not isinstance(datatype, str):
         raise InvalidArgument(f"Input {name!r}: 'datatype' is required")
     dtype = to_numpy_dtype(datatype)
     count = math.prod(shape)
+    if count == 0:
+        raise InvalidArgument(f"Input {name!r}: shape {shape} has no elements; send at least one row")
+    if count > body_size:
+        raise InvalidArgument(
+            f"Input {name!r}: shape {shape} has {count} elements, more than a {body_size}-byte request can carry"
+        )
     params = raw.get("parameters") or {}
     size = params.get("binary_data_size") if isinstance(params, dict) else None
     if size is not None:
@@ -102,10 +117,16 @@ def _numeric_from_binary(chunk: memoryview, dtype: np.dtype, count: int, name: s
         raise InvalidArgument(
             f"Input {name!r}: {len(chunk)} bytes of binary data for {count} elements of {dtype.itemsize} bytes"
         )
+    if dtype.kind == "b" and count and int(np.frombuffer(chunk, dtype=np.uint8).max()) > 1:
+        raise InvalidArgument(f"Input {name!r}: BOOL binary data must be bytes 0 or 1")
     return np.frombuffer(chunk, dtype=dtype)
 
 
 def _bytes_from_binary(chunk: memoryview, count: int, name: str) -> np.ndarray:
+    if count * _U32.size > len(chunk):  # each element has at least its 4-byte length
+        raise InvalidArgument(
+            f"Input {name!r}: {len(chunk)} bytes of BYTES data cannot hold {count} elements (4 bytes each at least)"
+        )
     out = np.empty(count, dtype=object)
     pos, raw = 0, bytes(chunk)
     for i in range(count):
@@ -126,7 +147,10 @@ def _from_json(data: Any, datatype: str, dtype: np.dtype, count: int, name: str)
     if not isinstance(data, list):
         data = [data]
     if datatype == "BYTES":
-        arr = np.array(data, dtype=object).reshape(-1)
+        try:
+            arr = np.array(data, dtype=object).reshape(-1)
+        except ValueError:
+            raise InvalidArgument(f"Input {name!r}: ragged 'data'") from None
         if not all(isinstance(v, str | bytes) for v in arr):
             raise InvalidArgument(f"Input {name!r}: BYTES data must be strings")
     else:
@@ -143,6 +167,8 @@ def _from_json(data: Any, datatype: str, dtype: np.dtype, count: int, name: str)
                 except OverflowError:
                     raise InvalidArgument(f"Input {name!r}: values out of range for {datatype}") from None
         _check_kind(arr, datatype, name)
+        if arr.size:
+            _check_range(arr, dtype, datatype, name)
         arr = arr.astype(dtype, copy=False).reshape(-1)
     if arr.size != count:
         raise InvalidArgument(f"Input {name!r}: {arr.size} values do not fill shape of {count} elements")
@@ -158,13 +184,27 @@ def _flatten(data: Any) -> Any:
 
 
 def _check_kind(arr: np.ndarray, datatype: str, name: str) -> None:
-    """JSON numbers must fit the declared datatype: no strings for numbers, no fractions for ints."""
+    """JSON values must be of the declared kind: no strings or booleans for numbers, no fractions for
+    ints, only true/false for BOOL."""
     kind = arr.dtype.kind
-    ok = (
-        kind == "b" if datatype == "BOOL" else kind in "biu" if datatype.startswith(("INT", "UINT")) else kind in "biuf"
-    )
+    ok = kind == "b" if datatype == "BOOL" else kind in "iu" if datatype.startswith(("INT", "UINT")) else kind in "iuf"
     if not ok and arr.size:
         raise InvalidArgument(f"Input {name!r}: data does not match datatype {datatype}")
+
+
+def _check_range(arr: np.ndarray, dtype: np.dtype, datatype: str, name: str) -> None:
+    """Values must survive the cast to ``dtype``: numpy would wrap integers and overflow floats to inf."""
+    if arr.dtype == dtype:
+        return
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if int(arr.min()) < int(info.min) or int(arr.max()) > int(info.max):
+            raise InvalidArgument(f"Input {name!r}: values out of range for {datatype} ({info.min} to {info.max})")
+    elif dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            finite = bool(np.isfinite(arr.astype(dtype)).all())
+        if not finite:
+            raise InvalidArgument(f"Input {name!r}: values out of range for {datatype}")
 
 
 def _decode_outputs(raw: Any) -> list[RequestedOutput] | None:

@@ -54,6 +54,9 @@ class Runtime(ABC):
     outputs: tuple[str, ...] = ("predict",)
     #: the model must receive a DataFrame with named columns (trained on one, or mixed types)
     needs_dataframe: bool = False
+    #: NaN and infinities in float inputs reach predict; False when the model is known to refuse them
+    #: (they are then a 400 for the caller instead of a 500 from inside predict)
+    accepts_non_finite: bool = True
 
     def __init__(self, model_dir: ModelDir) -> None:
         self.model_dir = model_dir

@@ -27,6 +27,8 @@ class EstimatorRuntime(Runtime):
         self.model = model
         self.outputs = ("predict", "predict_proba") if hasattr(model, "predict_proba") else ("predict",)
         self.needs_dataframe = True
+        # XGBoost and LightGBM read NaN as missing; scikit-learn says per estimator.
+        self.accepts_non_finite = flavor != "sklearn" or _allows_nan(model)
         if model_dir.signature.columns and not model_dir.signature.all_numeric:
             return  # strings and the like: only a DataFrame can carry them
         probe = _probe_array(model_dir)
@@ -45,6 +47,34 @@ class EstimatorRuntime(Runtime):
         for name in outputs:
             result[name] = np.asarray(getattr(self.model, name)(data))
         return result
+
+
+def _allows_nan(model: Any) -> bool:
+    """Whether a scikit-learn model takes NaN, from its ``allow_nan`` tag; True when unsure.
+
+    A Pipeline's own tag does not follow its steps, so the first step decides (it sees the raw
+    input, and a step that refuses NaN raises before any later one could impute). Other
+    meta-estimators (ColumnTransformer, FeatureUnion...) route columns to several steps: their
+    tag says nothing, and the input is let through.
+    """
+    steps = getattr(model, "steps", None)
+    if steps:
+        first = next((s for _, s in steps if s is not None and s != "passthrough"), None)
+        return True if first is None else _allows_nan(first)
+    if any(hasattr(model, attr) for attr in ("transformers", "transformer_list", "estimators", "estimator")):
+        return True
+    try:
+        from sklearn.utils import get_tags  # scikit-learn >= 1.6
+
+        return bool(get_tags(model).input_tags.allow_nan)
+    except ImportError:
+        pass
+    except Exception:
+        return True
+    try:
+        return bool(model._get_tags().get("allow_nan", True))
+    except Exception:
+        return True
 
 
 def _probe_array(model_dir: ModelDir) -> np.ndarray | None:

@@ -91,4 +91,5 @@ def convert_sklearn(runtime: Any) -> Runtime | None:
         log.info("--optimize onnx: %s outputs differ from scikit-learn on the input example; keeping it", name)
         return None
     log.info("--optimize onnx: serving %s with ONNX Runtime", name)
+    candidate.accepts_non_finite = runtime.accepts_non_finite  # the same model: the same refusals
     return candidate

@@ -1,0 +1,212 @@
+"""Runs one model's ``predict``: in the model's own thread, under a deadline, and checks what it returns.
+
+A slow or wrong model must not freeze or corrupt the server:
+
+- **Off the event loop.** Predict runs in the model's worker thread, so a model that blocks
+  (sleeps, waits on a socket, deadlocks) leaves the loop free: health checks and other models keep
+  answering. Running predict on the loop itself (``inline_below_s``) is an opt-in for tiny models
+  and is unsafe for any model that can block, because nothing can interrupt a call on the loop.
+- **A deadline.** A predict still running after ``timeout_s`` fails its requests with
+  :class:`PredictTimeout` (504). A Python thread cannot be killed, so the hung thread is
+  *abandoned*: it keeps running until predict returns, and the model gets a fresh worker thread,
+  so later requests are not queued behind it. Abandoned threads are counted (``hung``); at
+  ``max_hung`` the model refuses requests with :class:`cnai.errors.Unavailable` (503) and reports
+  not ready, instead of piling up threads; it recovers by itself as the hung calls return, or on
+  a reload.
+- **Row counts.** Every output must have one row per input row. A model that drops or adds rows
+  (after batching, one request's rows would then land in another's answer) fails the whole call
+  with :class:`BadModelOutput` (500); no batch-mate ever gets another's or an empty answer.
+
+Worker threads are daemon threads of our own rather than a ``ThreadPoolExecutor``: the executor's
+threads are joined at interpreter exit, so one predict that never returns would stop the process
+from exiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cnai.errors import CnaiError, Unavailable
+from cnai.serving.runtimes.base import ModelInput
+
+_TIME_EVERY = 4
+PredictFn = Callable[[ModelInput, tuple[str, ...]], dict[str, np.ndarray]]
+
+
+class PredictTimeout(CnaiError):
+    """A predict ran past the model's deadline (504)."""
+
+    code = "DEADLINE_EXCEEDED"
+
+
+class BadModelOutput(CnaiError):
+    """The model returned something other than one row per input row (500)."""
+
+    code = "INTERNAL_ERROR"
+
+
+@dataclass
+class _Timing:
+    """Exponentially weighted predict time, deciding inline versus thread (inline mode only)."""
+
+    ewma_s: float | None = None
+
+    def record(self, seconds: float) -> None:
+        self.ewma_s = seconds if self.ewma_s is None else 0.8 * self.ewma_s + 0.2 * seconds
+
+
+class _Worker:
+    """One daemon thread running calls in order; results are handed back to the event loop."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.abandoned = False
+        self.on_idle: Callable[[], None] | None = None  # called on the loop when a call ends, once abandoned
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put((loop, future, fn, args))
+        return future
+
+    def close(self) -> None:
+        """Stop after the calls already queued (a running call is never interrupted)."""
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, fn, args = job
+            try:
+                outcome, ok = fn(*args), True
+            except BaseException as exc:  # handed to the awaiting request, whatever it is
+                outcome, ok = exc, False
+            try:
+                loop.call_soon_threadsafe(self._settle, future, outcome, ok)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                return
+
+    def _settle(self, future: asyncio.Future[Any], outcome: Any, ok: bool) -> None:
+        if not future.done():  # not cancelled by a deadline
+            if ok:
+                future.set_result(outcome)
+            else:
+                future.set_exception(outcome)
+        if self.abandoned and self.on_idle is not None:
+            on_idle, self.on_idle = self.on_idle, None
+            on_idle()
+
+
+class Predictor:
+    """Runs predict for one model: one call at a time, in the model's thread, under a deadline."""
+
+    def __init__(
+        self,
+        predict_fn: PredictFn,
+        *,
+        model: str = "model",
+        timeout_s: float = 30.0,
+        max_hung: int = 4,
+        inline_below_s: float = 0.0,
+        on_timeout: Callable[[], None] | None = None,
+        on_hung: Callable[[int], None] | None = None,
+    ) -> None:
+        self.predict_fn = predict_fn
+        self.model = model
+        self.timeout_s = timeout_s
+        self.max_hung = max(1, max_hung)
+        self.inline_below_s = inline_below_s
+        self.on_timeout = on_timeout
+        self.on_hung = on_hung
+        self.timing = _Timing()
+        self.hung = 0
+        self._calls = 0
+        self._worker = _Worker(f"cnai-predict-{model}")
+
+    @property
+    def exhausted(self) -> bool:
+        """Too many abandoned predicts still running: the model takes no requests until they return."""
+        return self.hung >= self.max_hung
+
+    async def __call__(self, data: ModelInput, rows: int, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        if self.exhausted:
+            raise Unavailable(
+                f"Model {self.model!r} is not ready: {self.hung} predicts hung past the "
+                f"{self.timeout_s:g}s timeout and are still running; reload the model or restart the server"
+            )
+        ewma = self.timing.ewma_s
+        if self.inline_below_s and ewma is not None and ewma < self.inline_below_s:
+            result = self._timed(data, outputs)  # opt-in: on the loop, no deadline possible
+        else:
+            result = await self._in_thread(data, outputs)
+        check_rows(self.model, result, rows, outputs)
+        return result
+
+    async def _in_thread(self, data: ModelInput, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        worker = self._worker
+        fn = self._timed if self.inline_below_s else self.predict_fn
+        future = worker.submit(fn, data, outputs)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                result: dict[str, np.ndarray] = await future
+                return result
+        except TimeoutError:
+            if future.cancelled():  # our deadline, not a TimeoutError raised by the model itself
+                self._abandon(worker)
+                raise PredictTimeout(f"predict of model {self.model!r} timed out after {self.timeout_s:g}s") from None
+            raise
+
+    def _abandon(self, worker: _Worker) -> None:
+        """Leave the hung thread to finish on its own; later calls get a fresh thread."""
+        if worker is not self._worker:  # already replaced (several calls cannot share one worker)
+            return
+        worker.abandoned = True
+        worker.on_idle = self._hung_returned
+        worker.close()
+        self._worker = _Worker(f"cnai-predict-{self.model}")
+        self.hung += 1
+        if self.on_timeout is not None:
+            self.on_timeout()
+        if self.on_hung is not None:
+            self.on_hung(self.hung)
+
+    def _hung_returned(self) -> None:
+        self.hung -= 1
+        if self.on_hung is not None:
+            self.on_hung(self.hung)
+
+    def _timed(self, data: ModelInput, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        # One call in _TIME_EVERY is timed: the average moves slowly anyway. Wall time, not this
+        # thread's CPU time: a predict that blocks (sleeps, waits on I/O) must look slow.
+        self._calls += 1
+        if self.timing.ewma_s is not None and self._calls % _TIME_EVERY:
+            return self.predict_fn(data, outputs)
+        start = time.perf_counter()
+        try:
+            return self.predict_fn(data, outputs)
+        finally:
+            self.timing.record(time.perf_counter() - start)
+
+    def close(self) -> None:
+        self._worker.close()
+
+
+def check_rows(model: str, result: dict[str, np.ndarray], rows: int, outputs: tuple[str, ...]) -> None:
+    """Every output asked for must be there with exactly ``rows`` rows; BadModelOutput otherwise."""
+    for name in outputs:
+        arr = result.get(name)
+        if arr is None:
+            raise BadModelOutput(f"predict of model {model!r} returned no output {name!r}")
+        got = arr.shape[0] if getattr(arr, "ndim", 0) else None
+        if got != rows:
+            shape = "a scalar" if got is None else f"{got} rows"
+            raise BadModelOutput(f"predict of model {model!r} returned {shape} of {name!r} for {rows} input rows")

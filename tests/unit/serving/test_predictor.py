@@ -1,0 +1,108 @@
+"""The predictor: a deadline on predict, hung threads abandoned and capped, row counts checked.
+
+Blocking predicts wait on an Event the test controls (no sleeps); the deadlines are 50 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from cnai.errors import Unavailable
+from cnai.serving.batching import Batcher
+from cnai.serving.predictor import BadModelOutput, Predictor, PredictTimeout
+
+
+class Blocking:
+    """Row sums; blocks on ``release`` whenever a row's first value is -1 (a hang on some input)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.threads: set[str] = set()
+
+    def __call__(self, data: np.ndarray, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        self.threads.add(threading.current_thread().name + str(threading.get_ident()))
+        if (data[:, 0] == -1).any():
+            self.release.wait()
+        return {name: data.sum(axis=1) for name in outputs}
+
+
+async def test_a_hung_predict_times_out_and_the_next_call_gets_a_fresh_thread() -> None:
+    model = Blocking()
+    hung_counts: list[int] = []
+    timeouts: list[int] = []
+    p = Predictor(
+        model, model="m", timeout_s=0.05, max_hung=3, on_hung=hung_counts.append, on_timeout=lambda: timeouts.append(1)
+    )
+    with pytest.raises(PredictTimeout, match=r"^predict of model 'm' timed out after 0.05s$"):
+        await p(-np.ones((1, 2)), 1, ("predict",))
+    assert p.hung == 1
+    assert hung_counts == [1]
+    assert timeouts == [1]
+    # The hung thread still blocks; this call runs on a new one instead of queueing behind it.
+    out = await p(np.ones((1, 2)), 1, ("predict",))
+    assert out["predict"].tolist() == [2.0]
+    assert len(model.threads) == 2
+    model.release.set()  # the hung predict returns: it is no longer counted
+    for _ in range(200):
+        if p.hung == 0:
+            break
+        await _tick()
+    assert p.hung == 0
+    assert hung_counts == [1, 0]
+    p.close()
+
+
+async def test_hung_predicts_are_capped_then_the_model_refuses_requests() -> None:
+    model = Blocking()
+    p = Predictor(model, model="m", timeout_s=0.05, max_hung=2)
+    for _ in range(2):
+        with pytest.raises(PredictTimeout):
+            await p(-np.ones((1, 2)), 1, ("predict",))
+    assert p.exhausted
+    with pytest.raises(Unavailable, match="'m' is not ready: 2 predicts hung"):
+        await p(np.ones((1, 2)), 1, ("predict",))
+    model.release.set()
+    for _ in range(200):
+        if not p.exhausted:
+            break
+        await _tick()
+    assert (await p(np.ones((1, 2)), 1, ("predict",)))["predict"].tolist() == [2.0]
+    p.close()
+
+
+async def test_wrong_row_counts_fail_the_whole_batch() -> None:
+    def drops_a_row(data: np.ndarray, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        return {name: data.sum(axis=1)[:-1] for name in outputs}
+
+    b = Batcher(Predictor(drops_a_row, model="m"), max_batch_size=64, max_delay_s=1.0)
+    for _ in range(3):
+        b.announce()
+    results = await asyncio.gather(
+        *(b.submit(np.full((1, 2), float(i)), 1, ("predict",)) for i in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, BadModelOutput) for r in results), results
+    assert str(results[0]) == "predict of model 'm' returned 2 rows of 'predict' for 3 input rows"
+    await b.close()
+
+
+@pytest.mark.parametrize(
+    ("result", "match"),
+    [
+        ({"predict": np.float64(1.0)}, "returned a scalar of 'predict'"),
+        ({"predict": np.zeros(3)}, "returned 3 rows of 'predict' for 2 input rows"),
+        ({}, "returned no output 'predict'"),
+    ],
+)
+async def test_every_output_is_checked(result: dict[str, np.ndarray], match: str) -> None:
+    p = Predictor(lambda data, outputs: result, model="m")
+    with pytest.raises(BadModelOutput, match=match):
+        await p(np.ones((2, 2)), 2, ("predict",))
+    p.close()
+
+
+async def _tick() -> None:
+    await asyncio.sleep(0.01)
