@@ -80,6 +80,9 @@ async def post_webhook(
             "Content-Type": "application/json",
             "Idempotency-Key": key,
             "User-Agent": "cnai-monitor",
+            # No connection reuse: the pool is keyed by address, so a kept-alive TLS connection
+            # verified for one name could otherwise carry the next request for another name.
+            "Connection": "close",
         }
     )
     try:
