@@ -30,6 +30,29 @@ def server(
     insecure: bool = typer.Option(None, "--insecure", help="Allow a non-loopback bind without authentication."),
     s3_endpoint_url: str = typer.Option(None, help="Endpoint of an S3-compatible store (MinIO, moto, ...)."),
     log_level: str = typer.Option(None, help="debug, info, warning or error. [default: info]"),
+    # ---- what specs may make the server do (admin opt-ins; see cnai.resources.admission) ----
+    allow_command_actions: bool = typer.Option(
+        None,
+        "--allow-command-actions",
+        help="Let admins create Monitor command actions; they run only programs on --command-allowlist, "
+        "with a minimal environment. [env: CNAI_ALLOW_COMMAND_ACTIONS]",
+    ),
+    command_allowlist: str = typer.Option(
+        None,
+        help="Comma-separated programs command actions may run (names on PATH or absolute paths, compared by "
+        "their real path). [env: CNAI_COMMAND_ALLOWLIST]",
+    ),
+    allow_local_models: bool = typer.Option(
+        None,
+        "--allow-local-models",
+        help="Let admins deploy a model from a local MLflow model directory instead of the registry. "
+        "[env: CNAI_ALLOW_LOCAL_MODELS]",
+    ),
+    webhook_allowlist: str = typer.Option(
+        None,
+        help="Comma-separated hosts or CIDRs that admins' webhooks may reach although loopback, private or "
+        "link-local (e.g. 10.0.0.0/8,hooks.internal). [env: CNAI_WEBHOOK_ALLOWLIST]",
+    ),
 ) -> None:
     """Run the control plane: an MLflow-compatible tracking server, model registry and artifact proxy.
 
@@ -50,6 +73,10 @@ def server(
         insecure=insecure,
         s3_endpoint_url=s3_endpoint_url,
         log_level=log_level,
+        allow_command_actions=allow_command_actions,
+        command_allowlist=command_allowlist,
+        allow_local_models=allow_local_models,
+        webhook_allowlist=webhook_allowlist,
     )
     guarded(settings.check_bind_is_safe)
     console.print(

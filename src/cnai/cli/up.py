@@ -25,6 +25,29 @@ def up(
     auth_token: str = typer.Option(None, help="Require this bearer token. [env: CNAI_AUTH_TOKEN]"),
     insecure: bool = typer.Option(None, "--insecure", help="Allow a non-loopback bind without authentication."),
     log_level: str = typer.Option(None, help="debug, info, warning or error. [default: info]"),
+    # ---- what specs may make the server do (admin opt-ins; see cnai.resources.admission) ----
+    allow_command_actions: bool = typer.Option(
+        None,
+        "--allow-command-actions",
+        help="Let admins create Monitor command actions; they run only programs on --command-allowlist, "
+        "with a minimal environment. [env: CNAI_ALLOW_COMMAND_ACTIONS]",
+    ),
+    command_allowlist: str = typer.Option(
+        None,
+        help="Comma-separated programs command actions may run (names on PATH or absolute paths, compared by "
+        "their real path). [env: CNAI_COMMAND_ALLOWLIST]",
+    ),
+    allow_local_models: bool = typer.Option(
+        None,
+        "--allow-local-models",
+        help="Let admins deploy a model from a local MLflow model directory instead of the registry. "
+        "[env: CNAI_ALLOW_LOCAL_MODELS]",
+    ),
+    webhook_allowlist: str = typer.Option(
+        None,
+        help="Comma-separated hosts or CIDRs that admins' webhooks may reach although loopback, private or "
+        "link-local (e.g. 10.0.0.0/8,hooks.internal). [env: CNAI_WEBHOOK_ALLOWLIST]",
+    ),
 ) -> None:
     """Start the control plane with the deployment and monitor controllers, and keep them running.
 
@@ -44,6 +67,10 @@ def up(
         auth_token=auth_token,
         insecure=insecure,
         log_level=log_level,
+        allow_command_actions=allow_command_actions,
+        command_allowlist=command_allowlist,
+        allow_local_models=allow_local_models,
+        webhook_allowlist=webhook_allowlist,
     )
     guarded(settings.check_bind_is_safe)
     base = f"http://{settings.host}:{settings.port}"

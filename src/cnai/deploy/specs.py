@@ -11,7 +11,8 @@
 
 The spec is validated once, when it is applied, and stored normalised (every default filled in),
 so the controller reads plain dicts and a re-apply of the same intent is "unchanged". Keys are
-camelCase as in Kubernetes manifests, because the same spec renders to Kubernetes later.
+camelCase as in Kubernetes manifests, because the same spec renders to Kubernetes later. Who may
+name a local model directory is decided by admission (:mod:`cnai.deploy.admission`).
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ class DeploymentSpec(_Part):
     canary: Canary | None = None
     batching: Batching = Field(default_factory=Batching)
     resources: Resources = Field(default_factory=Resources)
-    port: int | None = Field(default=None, ge=1, le=65535, description="Router port; default: a free one.")
+    # Not a privileged port (< 1024: sshd, a web server); the control plane's own port is refused
+    # by admission (cnai.deploy.admission), which knows it.
+    port: int | None = Field(default=None, ge=1024, le=65535, description="Router port; default: a free one.")
 
     _uri = field_validator("model")(check_model_uri)
 

@@ -29,6 +29,10 @@ class PrivatePlane:
         cmd = [sys.executable, "-m", "cnai.cli.main", "up", "--host", "127.0.0.1", "--port", str(port)]
         cmd += ["--store", f"sqlite:///{home / 'cnai.db'}", "--artifacts", (home / "artifacts").as_uri()]
         cmd += ["--event-bus", event_bus, "--log-level", "warning"]
+        # The drift monitor's action retrains with this very interpreter. The plane is the user's
+        # own (loopback, no token: its caller is the anonymous admin), so it opts in to command
+        # actions for that one program and nothing else.
+        cmd += ["--allow-command-actions", "--command-allowlist", sys.executable]
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self.http = httpx.Client(base_url=self.url, timeout=30)

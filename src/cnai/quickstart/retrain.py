@@ -23,8 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--marker", type=Path, help="Write the new version number here when done")
     args = parser.parse_args(argv)
     if args.marker:
-        # Every breaching window runs this command; one retraining per drift is enough. The lock
-        # is created atomically, so concurrent runs agree on which one trains.
+        # One drift incident runs this command once (the monitor's cooldown); the lock still
+        # makes a rerun for the same quickstart (a retried delivery, a second incident) a no-op.
+        # It is created atomically, so concurrent runs agree on which one trains.
         try:
             (args.marker.parent / "retrain.lock").open("x").close()
         except FileExistsError:

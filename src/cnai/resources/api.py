@@ -2,15 +2,18 @@
 
 ``kind`` in the path is any spelling ``cnai get`` accepts (``deployments``, ``deploy``,
 ``Deployment``). PUT takes one document (the JSON form of the YAML) whose kind and name must
-match the path, as kubectl's server-side apply does.
+match the path, as kubectl's server-side apply does. The caller (``cnai.auth.principal_of``) is
+passed to the kind's admission: a 403 ``PERMISSION_DENIED`` says what the spec needs.
 """
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cnai.auth.principal import principal_of
 from cnai.errors import InvalidArgument
 from cnai.resources.documents import parse_document
 from cnai.resources.http import handler, json_response, read_json
@@ -38,7 +41,8 @@ def routes(store: ResourceStore) -> list[Route]:
             raise InvalidArgument(
                 f"The document is {doc.kind} {doc.name!r} but the path names {kind} {request.path_params['name']!r}"
             )
-        resource, outcome = store.apply(doc)
+        # Off the loop: admission may resolve a webhook's host name.
+        resource, outcome = await run_in_threadpool(store.apply, doc, principal=principal_of(request))
         return json_response({"outcome": outcome, "resource": resource.to_dict()}, 201 if outcome == "created" else 200)
 
     @handler

@@ -16,9 +16,11 @@ import orjson
 from sqlalchemy import Engine, Row, delete, insert, select, update
 
 from cnai._clock import now_ms
+from cnai.auth.principal import Principal
 from cnai.db.engine import read_tx, write_tx
 from cnai.db.schema import resources
 from cnai.errors import InvalidArgument, NotFound
+from cnai.resources.admission import SYSTEM, Admission, AdmissionContext
 from cnai.resources.documents import API_VERSION, Document, check_name
 
 SpecValidator = Callable[[dict[str, Any]], dict[str, Any]]
@@ -56,9 +58,21 @@ class Resource:
 
 
 class ResourceStore:
-    def __init__(self, engine: Engine, validators: Mapping[str, SpecValidator]) -> None:
+    """``admissions``: per kind, who may ask for what (see :mod:`cnai.resources.admission`);
+    ``context``: the server's opt-ins they read. A kind without one admits any valid spec."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        validators: Mapping[str, SpecValidator],
+        *,
+        admissions: Mapping[str, Admission] | None = None,
+        context: AdmissionContext | None = None,
+    ) -> None:
         self.engine = engine
         self.validators = dict(validators)
+        self.admissions = dict(admissions or {})
+        self.context = context or AdmissionContext()
 
     @property
     def kinds(self) -> list[str]:
@@ -70,9 +84,18 @@ class ResourceStore:
             raise InvalidArgument(f"Unknown kind {doc.kind!r}: this server knows {', '.join(self.kinds) or 'none'}")
         return validator(doc.spec)
 
-    def apply(self, doc: Document) -> tuple[Resource, ApplyOutcome]:
-        """Create or update ``doc``; the spec is validated before anything is written."""
+    def admit(self, kind: str, spec: dict[str, Any], principal: Principal) -> None:
+        """Raise PermissionDenied unless ``principal`` may apply ``spec`` on this server."""
+        admission = self.admissions.get(kind)
+        if admission is not None:
+            admission(spec, principal, self.context)
+
+    def apply(self, doc: Document, *, principal: Principal) -> tuple[Resource, ApplyOutcome]:
+        """Create or update ``doc`` on behalf of ``principal``; the spec is validated and admitted
+        before anything is written. Admission may resolve host names: call it off the event loop."""
         spec = self.validate(doc)
+        # Every apply is admitted, an unchanged one too: re-applying an admin's spec is applying it.
+        self.admit(doc.kind, spec, principal)
         now = now_ms()
         with write_tx(self.engine) as conn:
             row = conn.execute(select(resources).where(*_key(doc.kind, doc.name))).first()
@@ -128,9 +151,12 @@ class ResourceStore:
         return _resource(row)
 
     def update_spec(self, kind: str, name: str, spec: dict[str, Any]) -> Resource:
-        """Replace the spec (promote, rollback, automatic rollback); bumps the generation if it changed."""
+        """Replace the spec (promote, rollback, automatic rollback); bumps the generation if it changed.
+
+        Admitted as :data:`~cnai.resources.admission.SYSTEM`: these rewrite a spec a user was
+        admitted to apply; the server's opt-ins still hold (a local model needs its flag)."""
         current = self.get(kind, name)
-        resource, _ = self.apply(Document(current.api_version, kind, name, spec, current.labels))
+        resource, _ = self.apply(Document(current.api_version, kind, name, spec, current.labels), principal=SYSTEM)
         return resource
 
     def set_status(self, kind: str, name: str, status: dict[str, Any], observed_generation: int) -> None:

@@ -76,7 +76,7 @@ def build_plane(settings: Settings, *, migrate: bool = True) -> ControlPlane:
         logged_models=LoggedModelStore(engine),
         registry=RegistryStore(engine),
         artifacts=store_from_uri(settings.artifacts, s3_endpoint_url=settings.s3_endpoint_url),
-        resources=ResourceStore(engine, kinds.validators()),
+        resources=kinds.resource_store(engine, settings),
     )
 
 

@@ -7,14 +7,23 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Engine
 from starlette.routing import BaseRoute
 
-from cnai.resources import Controller, SpecValidator
+from cnai.resources import Admission, AdmissionContext, Controller, ResourceStore, SpecValidator
+from cnai.settings import Settings
 
 if TYPE_CHECKING:
     from cnai.server.app import ControlPlane
 
 log = logging.getLogger("cnai.server")
+
+
+def resource_store(engine: Engine, settings: Settings) -> ResourceStore:
+    """Desired state with every kind's validator and admission, under this server's opt-ins."""
+    return ResourceStore(
+        engine, validators(), admissions=admissions(), context=AdmissionContext.from_settings(settings)
+    )
 
 
 def validators() -> dict[str, SpecValidator]:
@@ -29,6 +38,22 @@ def validators() -> dict[str, SpecValidator]:
         log.warning("Monitors are unavailable (%s): pip install 'cnai[monitoring]'", exc)
     else:
         known[MONITOR] = validate_monitor_spec
+    return known
+
+
+def admissions() -> dict[str, Admission]:
+    """Per kind, what a caller may ask of this server (``cnai.resources.admission``)."""
+    from cnai.deploy.admission import admit_deployment
+    from cnai.deploy.specs import KIND as DEPLOYMENT
+
+    known: dict[str, Admission] = {DEPLOYMENT: admit_deployment}
+    try:
+        from cnai.monitoring.monitor.admission import admit_monitor
+        from cnai.monitoring.monitor.spec import KIND as MONITOR
+    except ImportError:  # no [monitoring] extra: the kind is unknown (see validators)
+        pass
+    else:
+        known[MONITOR] = admit_monitor
     return known
 
 
@@ -67,6 +92,7 @@ def controllers(plane: ControlPlane) -> list[Controller]:
                 plane.metrics,
                 reference_loader=ArtifactReferenceLoader(plane.artifacts, plane.runs, plane.registry),
                 group=group,
+                context=plane.resources.context,  # the opt-ins, checked again before each action runs
             )
         )
     return running

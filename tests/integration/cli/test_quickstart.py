@@ -34,8 +34,11 @@ def test_quickstart_runs_the_whole_loop_twice(tmp_path: Path) -> None:
         runs = conn.execute(text("SELECT count(*) FROM runs")).scalar_one()
         alias = conn.execute(text("SELECT version FROM registered_model_aliases WHERE alias = 'champion'")).scalar_one()
         tagged = conn.execute(text("SELECT count(*) FROM model_version_tags WHERE key = 'trigger'")).scalar_one()
+        # The second run's history (the first one's is reset): one drift incident, one retraining.
+        retrains = conn.execute(text("SELECT count(*) FROM monitor_actions WHERE kind = 'command'")).scalar_one()
     assert runs == 10  # per run: 4 sweep runs + 1 retrain
     assert alias == 4
     assert tagged == 2
+    assert retrains == 1
     leftovers = subprocess.run(["pgrep", "-f", f"CNAI_HOME={tmp_path}|{tmp_path}"], capture_output=True, text=True)
     assert leftovers.stdout.strip() == "", "replicas or the control plane outlived the quickstart"

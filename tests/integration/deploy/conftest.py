@@ -20,10 +20,11 @@ import pytest
 
 from cnai.db.engine import make_engine
 from cnai.db.migrate import upgrade
+from cnai.deploy.admission import admit_deployment
 from cnai.deploy.controller import DeploymentController
 from cnai.deploy.replicas import pid_alive
 from cnai.deploy.specs import KIND, validate_deployment_spec
-from cnai.resources import API_VERSION, Document, Resource, ResourceStore
+from cnai.resources import API_VERSION, SYSTEM, AdmissionContext, Document, Resource, ResourceStore
 from tests.fixtures.serving_models import FEATURES, save_logistic, training_frame
 
 FAST = {"resync_s": 0.2, "tick_s": 0.2, "health_interval_s": 0.5, "activation_timeout_s": 60.0}
@@ -63,7 +64,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
 def store(tmp_path: Path) -> Iterator[ResourceStore]:
     engine = make_engine(f"sqlite:///{tmp_path / 'cnai.db'}")
     upgrade(engine)
-    yield ResourceStore(engine, {KIND: validate_deployment_spec})
+    # These tests deploy local model directories: a plane started with --allow-local-models.
+    opt_in = AdmissionContext(allow_local_models=True)
+    yield ResourceStore(engine, {KIND: validate_deployment_spec}, admissions={KIND: admit_deployment}, context=opt_in)
     engine.dispose()
 
 
@@ -87,7 +90,7 @@ def kill_recorded_processes(store: ResourceStore) -> None:
 
 
 def apply(store: ResourceStore, name: str, spec: dict[str, Any]) -> Resource:
-    resource, _ = store.apply(Document(API_VERSION, KIND, name, spec))
+    resource, _ = store.apply(Document(API_VERSION, KIND, name, spec), principal=SYSTEM)
     return resource
 
 

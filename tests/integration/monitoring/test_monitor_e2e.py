@@ -23,8 +23,8 @@ from cnai.db.engine import make_engine
 from cnai.db.migrate import upgrade
 from cnai.db.schema import monitor_buffer
 from cnai.events import bus_from_url
-from cnai.monitoring.monitor import KIND, MonitorController, MonitorStore, validate_monitor_spec
-from cnai.resources import Document, ResourceStore
+from cnai.monitoring.monitor import KIND, MonitorController, MonitorStore, admit_monitor, validate_monitor_spec
+from cnai.resources import SYSTEM, AdmissionContext, Document, ResourceStore
 from cnai.serving.settings import ServeSettings
 from tests.fixtures import serving_models as sm
 from tests.unit.monitoring.monitor.receiver import Receiver, await_for
@@ -88,20 +88,23 @@ async def test_shifted_traffic_alerts_once_per_breaching_window_across_a_restart
     frame.to_csv(reference, index=False)
     engine = make_engine(f"sqlite:///{tmp_path / 'cnai.db'}")
     upgrade(engine)
-    resources = ResourceStore(engine, {KIND: validate_monitor_spec})
+    # Opted in to the loopback receiver, as `cnai up --webhook-allowlist 127.0.0.1` is.
+    opt_in = AdmissionContext(webhook_allowlist=("127.0.0.1",))
+    resources = ResourceStore(engine, {KIND: validate_monitor_spec}, admissions={KIND: admit_monitor}, context=opt_in)
     spec = {
         "target": {"model": {"name": "iris"}},
         "reference": {"file": str(reference)},
         "window": {"count": WINDOW},
         "actions": [{"webhook": {"url": receiver.url, "backoffSeconds": 0.1}}],
+        "cooldownSeconds": 0,  # an alert per breaching window: what this test counts
     }
-    resources.apply(Document("cnai.io/v1", KIND, "iris-drift", spec))
+    resources.apply(Document("cnai.io/v1", KIND, "iris-drift", spec), principal=SYSTEM)
     store = MonitorStore(engine)
     registry = CollectorRegistry()
 
     def controller(registry: CollectorRegistry) -> MonitorController:
         options: dict[str, Any] = {"resync_interval_s": 0.2, "poll_timeout_ms": 100}
-        return MonitorController(engine, resources, bus_from_url(bus_url), registry, **options)
+        return MonitorController(engine, resources, bus_from_url(bus_url), registry, context=opt_in, **options)
 
     def windows() -> list[dict[str, Any]]:
         return list(reversed(store.windows("iris-drift")))

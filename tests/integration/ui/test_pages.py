@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 
 from cnai.monitoring.monitor.evaluate import WindowVerdict
 from cnai.monitoring.monitor.store import Batch, ClosedWindow, MonitorStore, OutboxAction
-from cnai.resources import Document
+from cnai.resources import SYSTEM, Document
 from cnai.server.app import ControlPlane
 from cnai.settings import Settings
 from tests.fixtures.servers import LiveServer, start_live_server
@@ -67,7 +67,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
 
     plane: ControlPlane = server.server_app_plane()  # type: ignore[no-untyped-call]
     spec = {"model": "models:/ui-model@champion", "canary": {"model": "models:/ui-model/1", "percent": 20}}
-    deployment, _ = plane.resources.apply(Document("cnai.io/v1", "Deployment", "wine", spec))
+    deployment, _ = plane.resources.apply(Document("cnai.io/v1", "Deployment", "wine", spec), principal=SYSTEM)
     status = {
         "phase": "Ready",
         "url": "http://127.0.0.1:45678",
@@ -83,7 +83,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
         "window": {"count": 100},
         "tests": {"driftShareThreshold": 0.5},
     }
-    monitor, _ = plane.resources.apply(Document("cnai.io/v1", "Monitor", "wine-drift", monitor_spec))
+    monitor, _ = plane.resources.apply(Document("cnai.io/v1", "Monitor", "wine-drift", monitor_spec), principal=SYSTEM)
     windows = [
         _window(1, share=0.1, drifted=[], accuracy=0.93),
         _window(2, share=0.75, drifted=["alcohol", "proline"], accuracy=0.61),

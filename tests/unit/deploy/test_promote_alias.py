@@ -14,7 +14,7 @@ from cnai.db.migrate import upgrade
 from cnai.deploy.api import alias_move, deploy_routes
 from cnai.deploy.specs import KIND, validate_deployment_spec
 from cnai.registry.store import RegistryStore
-from cnai.resources import Document, ResourceStore
+from cnai.resources import SYSTEM, Document, ResourceStore
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def stores(tmp_path: Path) -> Iterator[tuple[ResourceStore, RegistryStore]]:
 
 
 def apply(resources: ResourceStore, spec: dict[str, object]) -> None:
-    resources.apply(Document("cnai.io/v1", KIND, "wine", spec))
+    resources.apply(Document("cnai.io/v1", KIND, "wine", spec), principal=SYSTEM)
 
 
 def test_alias_move_only_for_a_version_of_the_same_model() -> None:

@@ -16,7 +16,7 @@ from cnai.db.engine import make_engine
 from cnai.db.migrate import upgrade
 from cnai.db.schema import resources
 from cnai.errors import InvalidArgument, NotFound
-from cnai.resources import Document, ResourceStore
+from cnai.resources import SYSTEM, Document, ResourceStore
 from cnai.resources import api as resources_api
 from cnai.resources.store import resolve_kind
 from tests.fixtures.servers import postgres_database
@@ -60,26 +60,28 @@ def count(store: ResourceStore) -> int:
 
 
 def test_apply_creates_then_is_unchanged_then_configures(store: ResourceStore) -> None:
-    created, outcome = store.apply(widget(size=2))
+    created, outcome = store.apply(widget(size=2), principal=SYSTEM)
     assert outcome == "created"
     assert (created.generation, created.spec) == (1, {"size": 2, "color": "red"})  # defaults filled in
-    same, outcome = store.apply(widget(size=2, color="red"))  # normalised spec equal: no new generation
+    same, outcome = store.apply(
+        widget(size=2, color="red"), principal=SYSTEM
+    )  # normalised spec equal: no new generation
     assert (outcome, same.generation) == ("unchanged", 1)
-    changed, outcome = store.apply(widget(size=3))
+    changed, outcome = store.apply(widget(size=3), principal=SYSTEM)
     assert (outcome, changed.generation, changed.spec["size"]) == ("configured", 2, 3)
     assert store.get("Widget", "w1").spec["size"] == 3
 
 
 def test_status_is_kept_apart_from_spec(store: ResourceStore) -> None:
-    store.apply(widget())
+    store.apply(widget(), principal=SYSTEM)
     store.set_status("Widget", "w1", {"phase": "Ready"}, observed_generation=1)
-    again, _ = store.apply(widget(size=9))
+    again, _ = store.apply(widget(size=9), principal=SYSTEM)
     assert again.status == {"phase": "Ready"}
     assert (again.generation, again.observed_generation) == (2, 1)  # status is now behind the spec
 
 
 def test_update_spec_validates_and_bumps_generation(store: ResourceStore) -> None:
-    store.apply(widget())
+    store.apply(widget(), principal=SYSTEM)
     assert store.update_spec("Widget", "w1", {"size": 5}).generation == 2
     with pytest.raises(InvalidArgument):
         store.update_spec("Widget", "w1", {"size": "huge"})
@@ -88,15 +90,15 @@ def test_update_spec_validates_and_bumps_generation(store: ResourceStore) -> Non
 
 def test_invalid_spec_or_unknown_kind_writes_nothing(store: ResourceStore) -> None:
     with pytest.raises(InvalidArgument, match="Invalid Widget spec"):
-        store.apply(widget(size="big"))
+        store.apply(widget(size="big"), principal=SYSTEM)
     with pytest.raises(InvalidArgument, match="Unknown kind 'Gadget'"):
-        store.apply(Document("cnai.io/v1", "Gadget", "g", {}))
+        store.apply(Document("cnai.io/v1", "Gadget", "g", {}), principal=SYSTEM)
     assert count(store) == 0
 
 
 def test_list_get_delete(store: ResourceStore) -> None:
     for name in ("b", "a", "c"):
-        store.apply(widget(name))
+        store.apply(widget(name), principal=SYSTEM)
     assert [r.name for r in store.list("Widget")] == ["a", "b", "c"]
     assert store.delete("Widget", "b").name == "b"
     with pytest.raises(NotFound):

@@ -1,6 +1,8 @@
 """Monitors: ``kind: Monitor`` specs, and the controller that judges inference events window by
-window (drift, data quality, live performance) and acts on a breach exactly once per window."""
+window (drift, data quality, live performance) and acts once per incident (consecutive breaching
+windows), within what the server allows (``admission``)."""
 
+from cnai.monitoring.monitor.admission import admit_monitor
 from cnai.monitoring.monitor.controller import DEFAULT_GROUP, MonitorController
 from cnai.monitoring.monitor.reference import ArtifactReferenceLoader, load_file_reference
 from cnai.monitoring.monitor.spec import (
@@ -22,6 +24,7 @@ __all__ = [
     "MonitorController",
     "MonitorSpec",
     "MonitorStore",
+    "admit_monitor",
     "load_file_reference",
     "parse_monitor_spec",
     "validate_monitor_spec",

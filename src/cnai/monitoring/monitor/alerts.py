@@ -3,6 +3,7 @@ attempt (webhook body, alert event data, a command's ``CNAI_ALERT_JSON``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from cnai.events.cloudevents import format_time
@@ -47,11 +48,19 @@ def alert_payload(
 
 
 def outbox(
-    monitor: str, spec: MonitorSpec, window: dict[str, Any], reason: str, detected_ms: int
+    monitor: str,
+    spec: MonitorSpec,
+    window: dict[str, Any],
+    reason: str,
+    detected_ms: int,
+    indices: Sequence[int] | None = None,
 ) -> list[OutboxAction]:
-    """One outbox entry per action of the spec, each under its own idempotency key."""
+    """One outbox entry per action of the spec (or per action in ``indices``: those the incident
+    policy fires), each under its own idempotency key."""
     out = []
     for index, action in enumerate(spec.actions):
+        if indices is not None and index not in indices:
+            continue
         key = idempotency_key(monitor, window["window"], index)
         out.append(
             OutboxAction(

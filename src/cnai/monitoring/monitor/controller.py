@@ -1,4 +1,4 @@
-"""The monitor controller: inference events in, windows judged, alerts out, exactly once per breach.
+"""The monitor controller: inference events in, windows judged, alerts out, once per incident.
 
 Two asyncio tasks run inside the control plane:
 
@@ -16,21 +16,33 @@ after that transaction commits are the offsets committed on the bus. So:
 - the open window lives in the database, not in memory, so a restart continues it where it
   stopped: a breach that straddles the restart is neither lost nor doubled.
 
+Which actions a breaching window queues is decided by :mod:`.incidents`: consecutive breaching
+windows are one incident, which fires each action once (again only after ``cooldownSeconds``).
+Its state is rebuilt from the stored windows and actions after a restart.
+
 **Deliver** (the outbox). Pending actions are claimed one attempt at a time (the claim is a lease
 past the attempt's timeout, so two deliverers never send the same attempt and a deliverer that
 dies mid-attempt leaves it for the lease to expire), attempted, and marked delivered or
 rescheduled with exponential backoff; after ``maxRetries`` retries they are marked failed
 (counted, logged). Each attempt carries the same idempotency key and the same body. Delivery is
-therefore at-least-once with a stable key: exactly one webhook POST per breaching window and
-action when nothing fails, and a receiver that dedupes on ``Idempotency-Key`` sees exactly once
+therefore at-least-once with a stable key: exactly one webhook POST per firing (window and
+action) when nothing fails, and a receiver that dedupes on ``Idempotency-Key`` sees exactly once
 even when a POST's answer is lost and the POST is repeated.
 
 Resources are re-listed every ``resync_interval_s``: new Monitors start, changed specs (a new
 generation) reload their reference, deleted ones drop their open window and series. Labels
 posted to ``/api/v1/feedback`` are joined with the stored predictions every
 ``feedback_interval_s``; a window whose performance breaches a threshold, and had not breached
-yet, is marked and its actions queued in the same transaction (one alert per window, whatever
-breached first).
+yet, is marked and its actions queued in the same transaction (at most one alert per window,
+whatever breached first, and only for actions out of their cooldown).
+
+Before each attempt the server's opt-ins are checked again (``context``): a command runs only on
+a server started with ``--allow-command-actions`` and its program on ``--command-allowlist``, a
+webhook connects only to an address that is public or on ``--webhook-allowlist``. A refusal is a
+failed delivery, recorded like any other.
+
+The status is written when it changes or when a new generation of the spec has been read, so
+``observedGeneration`` follows an apply within ``resync_interval_s``.
 
 Predictions stored for the label join, and the labels themselves, are kept for ``retention_s``
 (7 days by default) after their window ended; window results and alerts are kept.
@@ -63,6 +75,7 @@ from cnai.monitoring.io import TableSource
 from cnai.monitoring.monitor import actions as attempts
 from cnai.monitoring.monitor.alerts import outbox
 from cnai.monitoring.monitor.evaluate import WindowVerdict, evaluate, monitored_features
+from cnai.monitoring.monitor.incidents import Incident, on_late_breach, on_window, restored
 from cnai.monitoring.monitor.metrics import MonitorMetrics
 from cnai.monitoring.monitor.performance import metrics as performance_metrics
 from cnai.monitoring.monitor.reference import ReferenceLoader, load_file_reference
@@ -70,6 +83,7 @@ from cnai.monitoring.monitor.rows import Row, parse_inference, rows_of
 from cnai.monitoring.monitor.spec import KIND, AlertAction, Command, MonitorSpec, Webhook, parse_monitor_spec
 from cnai.monitoring.monitor.store import DELIVERED, FAILED, PENDING, ActionRow, Batch, ClosedWindow, MonitorStore
 from cnai.monitoring.monitor.window import close_windows
+from cnai.resources.admission import AdmissionContext
 from cnai.resources.store import Resource, ResourceStore
 
 log = logging.getLogger("cnai.monitoring")
@@ -97,6 +111,7 @@ class _Monitor:
     seq: int = 1  # the open window's number
     rows: list[Row] = field(default_factory=list)
     perf_seq: int = 0  # the newest window whose performance is on the gauges
+    incident: Incident = field(default_factory=Incident)  # which actions the next breach fires
 
     @property
     def ready(self) -> bool:
@@ -114,6 +129,8 @@ class MonitorController:
     ``start()`` and closed by ``stop()``. ``registry`` receives the Prometheus series.
     ``reference_loader`` resolves a spec's reference (default: files only; see
     :class:`~cnai.monitoring.monitor.reference.ArtifactReferenceLoader` for run artifacts).
+    ``context``: the server's opt-ins, checked again before each command or webhook runs (the
+    default allows no command and no webhook to a non-public address).
     """
 
     name = "monitors"
@@ -135,6 +152,7 @@ class MonitorController:
         max_poll_records: int = 1000,
         clock: Callable[[], int] = now_ms,
         http_client: httpx.AsyncClient | None = None,
+        context: AdmissionContext | None = None,
     ) -> None:
         self.store = MonitorStore(engine)
         self.resources = resources
@@ -152,9 +170,10 @@ class MonitorController:
         self.clock = clock
         self._http = http_client
         self._owns_http = http_client is None
+        self.context = context or AdmissionContext()
         self._monitors: dict[str, _Monitor] = {}
         self._offsets: dict[tuple[str, int], int] = {}
-        self._statuses: dict[str, dict[str, Any]] = {}
+        self._statuses: dict[str, tuple[int, dict[str, Any]]] = {}  # the last written (generation, status)
         self._status_lock = threading.Lock()
         self._dirty: set[tuple[str, int]] = set()  # windows whose performance to (re)compute
         self._feedback_since = 0
@@ -172,7 +191,8 @@ class MonitorController:
         with contextlib.suppress(Exception):  # exists already, or the broker auto-creates it
             await self.bus.create_topic(self.topic)
         if self._http is None:
-            self._http = httpx.AsyncClient(follow_redirects=False)
+            # No proxy from the environment: a webhook connects to the address its check approved.
+            self._http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
         self._stopping.clear()
         self._tasks = [
             asyncio.create_task(self._consume_loop(), name="cnai-monitors-consume"),
@@ -261,7 +281,10 @@ class MonitorController:
             monitor = self._monitors.get(name)
             if monitor is None:
                 seq, rows = self.store.open_window(name)
-                monitor = _Monitor(name, resource.generation, resource.created_at, seq=seq, rows=rows)
+                incident = restored(*self.store.incident(name))
+                monitor = _Monitor(
+                    name, resource.generation, resource.created_at, seq=seq, rows=rows, incident=incident
+                )
                 self._monitors[name] = monitor
                 self._configure(monitor, resource)
             elif monitor.generation != resource.generation or monitor.error is not None:
@@ -304,7 +327,7 @@ class MonitorController:
                     perf = m.spec.tests.performance
                     rows = rows_of(inference, m.features, perf.prediction_output if perf else None)
                     new_rows.setdefault(m.name, []).extend(rows)
-        updates: list[tuple[_Monitor, int, list[Row]]] = []
+        updates: list[tuple[_Monitor, int, list[Row], Incident]] = []
         for m in ready:
             assert m.spec is not None
             fresh = new_rows.get(m.name, [])
@@ -313,23 +336,24 @@ class MonitorController:
             first = m.next_ordinal
             fresh = [replace(r, ordinal=first + i) for i, r in enumerate(fresh)]
             closed, remaining = close_windows(m.spec.window, m.rows + fresh, now)
-            seq = m.seq
+            seq, incident = m.seq, m.incident
             for rows in closed:
-                batch.windows.append(self._close(m, seq, rows, now))
+                window, incident = self._close(m, seq, rows, incident, now)
+                batch.windows.append(window)
                 seq += 1
             last_closed = closed[-1][-1].ordinal if closed else 0
             if closed:
                 batch.consumed[m.name] = last_closed
             batch.buffered.extend((m.name, r) for r in fresh if r.ordinal > last_closed)
-            updates.append((m, seq, remaining))
+            updates.append((m, seq, remaining, incident))
         if batch:
             self.store.write_batch(self.group, batch, now)
         # Only now, with the transaction committed, does memory move forward.
         self._offsets.update(batch.offsets)
         if skipped:
             self.metrics.events_skipped.inc(skipped)
-        for m, seq, remaining in updates:
-            m.seq, m.rows = seq, remaining
+        for m, seq, remaining, incident in updates:
+            m.seq, m.rows, m.incident = seq, remaining, incident
             self.metrics.open_rows.labels(m.name).set(len(remaining))
         for w in batch.windows:
             self.metrics.observe_window(w.monitor, w.verdict, w.breached)
@@ -338,20 +362,24 @@ class MonitorController:
                 self._dirty.add((w.monitor, w.seq))
             if w.breached:
                 log.warning(
-                    "monitor %s: window %d drifted (share %.2f: %s)",
+                    "monitor %s: window %d drifted (share %.2f: %s)%s",
                     w.monitor,
                     w.seq,
                     w.verdict.drift_share,
                     ", ".join(w.verdict.drifted),
+                    "" if w.actions else "; same incident, actions in cooldown",
                 )
         return batch.windows
 
-    def _close(self, m: _Monitor, seq: int, rows: list[Row], now: int) -> ClosedWindow:
+    def _close(
+        self, m: _Monitor, seq: int, rows: list[Row], incident: Incident, now: int
+    ) -> tuple[ClosedWindow, Incident]:
         assert m.spec is not None
         assert m.reference is not None
         verdict = evaluate(m.spec, m.reference, m.features, rows)
         breached = verdict.dataset_drift
-        actions = outbox(m.name, m.spec, _window_view(m, seq, verdict), "drift", now) if breached else []
+        incident, fire = on_window(incident, breached, now, m.spec.cooldowns_ms)
+        actions = outbox(m.name, m.spec, _window_view(m, seq, verdict), "drift", now, fire) if fire else []
         predictions = []
         if m.spec.tests.performance is not None:
             predictions = [
@@ -359,7 +387,7 @@ class MonitorController:
                 for r in rows
                 if r.request_id is not None and r.prediction is not None
             ]
-        return ClosedWindow(m.name, seq, m.generation, verdict, breached, actions, predictions)
+        return ClosedWindow(m.name, seq, m.generation, verdict, breached, actions, predictions), incident
 
     # -- ground truth ----------------------------------------------------------------------------
 
@@ -381,14 +409,23 @@ class MonitorController:
             breached = perf_spec.breached(perf) if perf["labelled"] >= perf_spec.min_labels else []
             perf["breached"] = breached
             breach = None
+            incident = m.incident
             if breached:
                 window = self.store.window(name, seq)
                 if window is not None and not window["breached"]:
-                    breach = outbox(name, m.spec, {**window, "performance": perf}, "performance", now)
+                    incident, fire = on_late_breach(m.incident, now, m.spec.cooldowns_ms)
+                    breach = outbox(name, m.spec, {**window, "performance": perf}, "performance", now, fire)
             if self.store.set_performance(name, seq, perf, breach, now):
-                queued = True
+                m.incident = incident
+                queued = queued or bool(breach)
                 self.metrics.breaches.labels(name).inc()
-                log.warning("monitor %s: window %d breached performance thresholds: %s", name, seq, breached)
+                log.warning(
+                    "monitor %s: window %d breached performance thresholds: %s%s",
+                    name,
+                    seq,
+                    breached,
+                    "" if breach else "; actions in cooldown",
+                )
             if perf["labelled"] and seq >= m.perf_seq:
                 m.perf_seq = seq
                 self.metrics.observe_performance(name, perf)
@@ -407,10 +444,12 @@ class MonitorController:
             m = self._monitors.get(name)
             if m is None:
                 continue
-            status = self._status(m)
-            if self._statuses.get(name) != status:
-                self.resources.set_status(KIND, name, status, m.generation)
-                self._statuses[name] = status
+            # The generation is part of what was written: a new spec read is reported at once
+            # (observedGeneration), even while no window has closed and the status is the same.
+            written = (m.generation, self._status(m))
+            if self._statuses.get(name) != written:
+                self.resources.set_status(KIND, name, written[1], m.generation)
+                self._statuses[name] = written
 
     def _status(self, m: _Monitor) -> dict[str, Any]:
         summary = self.store.summary(m.name)
@@ -503,9 +542,9 @@ class MonitorController:
     async def _attempt(self, options: Webhook | AlertAction | Command, action: ActionRow) -> attempts.Attempt:
         if isinstance(options, Webhook):
             assert self._http is not None
-            return await attempts.post_webhook(self._http, options, action.key, action.payload)
+            return await attempts.post_webhook(self._http, options, action.key, action.payload, self.context)
         if isinstance(options, Command):
-            return await attempts.run_command(options, action.key, action.payload)
+            return await attempts.run_command(options, action.key, action.payload, self.context)
         if options.topic not in self._topics:
             with contextlib.suppress(Exception):
                 await self.bus.create_topic(options.topic)

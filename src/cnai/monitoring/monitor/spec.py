@@ -12,10 +12,14 @@
         driftShareThreshold: 0.5                         # Evidently's default
         columns: {petal_width: {method: psi, threshold: 0.2}}
         performance: {task: classification, thresholds: {accuracy: 0.9}, minLabels: 50}
+      cooldownSeconds: 3600                              # one incident fires each action once an hour
       actions:
-        - webhook: {url: https://hooks.example/drift, maxRetries: 5}
-        - alert: {}                                      # io.cnai.monitor.alert.v1 on cnai.monitor.alerts
-        - command: {argv: [python, retrain.py], timeoutSeconds: 600}
+        - webhook:
+            url: https://hooks.example/drift
+            maxRetries: 5
+            headers: {Authorization: {secretEnv: CNAI_SECRET_HOOK}}   # credentials: never plain text
+        - alert: {cooldownSeconds: 0}                    # io.cnai.monitor.alert.v1 on every breaching window
+        - command: {argv: [python, retrain.py], timeoutSeconds: 600}  # admin + --allow-command-actions
 
 Field names are camelCase as in Kubernetes; ``validate_monitor_spec`` returns the normalised
 spec (defaults filled in, unset options left out) that the resource store keeps.
@@ -237,24 +241,63 @@ class Tests(ColumnTest):
         return self
 
 
+class SecretRef(_Spec):
+    """``{secretEnv: CNAI_SECRET_X}``: a header value read from the server's environment when the
+    webhook is sent, so the credential is never stored in the spec, shown by the API or the UI."""
+
+    secret_env: str = Field(pattern=r"^CNAI_SECRET_[A-Z0-9_]+$", max_length=128)
+
+
+# Header names whose values are credentials: never accepted as plain text in a spec.
+SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+SENSITIVE_PARTS = ("token", "secret", "key", "auth", "password", "cookie")
+COOLDOWN_SECONDS = 3600.0
+MAX_COOLDOWN_SECONDS = 30 * 24 * 3600.0
+
+
+def is_sensitive_header(name: str) -> bool:
+    lower = name.lower()
+    return lower in SENSITIVE_HEADERS or any(part in lower for part in SENSITIVE_PARTS)
+
+
 class Webhook(_Spec):
     """POST the alert as JSON with an ``Idempotency-Key`` header; retried on 5xx, 408, 429 and
-    connection errors with exponential backoff (``backoffSeconds`` x 2^attempt, at most 5 min)."""
+    connection errors with exponential backoff (``backoffSeconds`` x 2^attempt, at most 5 min).
+    Redirects are not followed. Credentials go in headers as ``{secretEnv: CNAI_SECRET_...}``."""
 
     url: str = Field(pattern=r"^https?://[^\s/]+\S*$", max_length=2048)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str | SecretRef] = Field(default_factory=dict)
     max_retries: int = Field(default=5, ge=0, le=50)
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     backoff_seconds: float = Field(default=1.0, ge=0, le=300)
+    cooldown_seconds: float | None = Field(default=None, ge=0, le=MAX_COOLDOWN_SECONDS)
+
+    @field_validator("url")
+    @classmethod
+    def _no_userinfo(cls, value: str) -> str:
+        if "@" in value.split("//", 1)[1].split("/", 1)[0]:
+            raise ValueError(
+                "credentials in the URL would be stored in plain text: send them in a header "
+                "given as {secretEnv: CNAI_SECRET_...}"
+            )
+        return value
 
     @field_validator("headers")
     @classmethod
-    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
+    def _header_names(cls, value: dict[str, str | SecretRef]) -> dict[str, str | SecretRef]:
+        for name, given in value.items():
             if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
                 raise ValueError(f"invalid HTTP header name {name!r}")
-            if name.lower() in ("idempotency-key", "content-type", "content-length"):
+            if name.lower() in ("idempotency-key", "content-type", "content-length", "host"):
                 raise ValueError(f"header {name!r} is set by cnai")
+            if isinstance(given, str) and is_sensitive_header(name):
+                raise ValueError(
+                    f"header {name!r} carries a credential and must not be stored in plain text: "
+                    "give it as {secretEnv: CNAI_SECRET_<NAME>}, read from the server's environment "
+                    "when the webhook is sent"
+                )
+            if isinstance(given, str) and any(c in given for c in "\r\n\0"):
+                raise ValueError(f"header {name!r} holds a line break")
         return value
 
 
@@ -264,6 +307,7 @@ class AlertAction(_Spec):
     topic: str = ALERT_TOPIC
     max_retries: int = Field(default=5, ge=0, le=50)
     backoff_seconds: float = Field(default=1.0, ge=0, le=300)
+    cooldown_seconds: float | None = Field(default=None, ge=0, le=MAX_COOLDOWN_SECONDS)
 
     @field_validator("topic")
     @classmethod
@@ -275,14 +319,18 @@ class AlertAction(_Spec):
 
 
 class Command(_Spec):
-    """Run ``argv`` (no shell) with ``CNAI_MONITOR``, ``CNAI_WINDOW``, ``CNAI_DRIFT_SHARE``,
-    ``CNAI_IDEMPOTENCY_KEY`` and ``CNAI_ALERT_JSON`` (the alert itself) in its environment; a
-    non-zero exit or a timeout counts as a failed attempt."""
+    """Run ``argv`` (no shell) in a minimal environment: ``PATH``, ``HOME``, ``LANG``, ``TZ`` (those
+    the server has) and ``CNAI_MONITOR``, ``CNAI_WINDOW``, ``CNAI_DRIFT_SHARE``,
+    ``CNAI_IDEMPOTENCY_KEY`` and ``CNAI_ALERT_JSON`` (the alert itself); nothing else of the
+    server's environment. A non-zero exit or a timeout counts as a failed attempt. Needs the admin
+    role and a server started with ``--allow-command-actions`` and ``argv[0]`` on
+    ``--command-allowlist`` (see :mod:`cnai.monitoring.monitor.admission`)."""
 
     argv: list[str] = Field(min_length=1, max_length=256)
     timeout_seconds: float = Field(default=60.0, gt=0, le=24 * 3600)
     max_retries: int = Field(default=0, ge=0, le=50)
     backoff_seconds: float = Field(default=1.0, ge=0, le=300)
+    cooldown_seconds: float | None = Field(default=None, ge=0, le=MAX_COOLDOWN_SECONDS)
 
     @field_validator("argv")
     @classmethod
@@ -320,6 +368,11 @@ class Action(_Spec):
         assert chosen is not None
         return chosen
 
+    def cooldown(self, default: float) -> float:
+        """Seconds before this action fires again within one incident (see ``incidents``)."""
+        own = self.options.cooldown_seconds
+        return default if own is None else own
+
 
 class MonitorSpec(_Spec):
     target: Target
@@ -328,6 +381,13 @@ class MonitorSpec(_Spec):
     window: Window
     tests: Tests = Field(default_factory=Tests)
     actions: list[Action] = Field(default_factory=list, max_length=MAX_ACTIONS)
+    # One incident (consecutive breaching windows) fires each action once, and again only after
+    # this long while it lasts; an action may set its own. 0 fires on every breaching window.
+    cooldown_seconds: float = Field(default=COOLDOWN_SECONDS, ge=0, le=MAX_COOLDOWN_SECONDS)
+
+    @property
+    def cooldowns_ms(self) -> list[int]:
+        return [round(a.cooldown(self.cooldown_seconds) * 1000) for a in self.actions]
 
     @field_validator("features")
     @classmethod

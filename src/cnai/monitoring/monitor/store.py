@@ -106,6 +106,23 @@ class MonitorStore:
             ).all()
         return seq, [_buffered_row(r) for r in rows]
 
+    def incident(self, monitor: str) -> tuple[bool, dict[int, int]]:
+        """What the incident policy needs after a restart: whether the newest window drifted, and
+        when each action (by index) was last queued."""
+        with read_tx(self.engine) as conn:
+            last = conn.execute(
+                select(monitor_windows.c.dataset_drift)
+                .where(monitor_windows.c.monitor == monitor)
+                .order_by(monitor_windows.c.seq.desc())
+                .limit(1)
+            ).scalar()
+            fired = conn.execute(
+                select(monitor_actions.c.action_index, func.max(monitor_actions.c.created_at))
+                .where(monitor_actions.c.monitor == monitor)
+                .group_by(monitor_actions.c.action_index)
+            ).all()
+        return bool(last), {int(index): int(at) for index, at in fired}
+
     def write_batch(self, group: str, batch: Batch, now: int) -> None:
         with write_tx(self.engine) as conn:
             if batch.offsets:

@@ -4,6 +4,7 @@ reference data and inference events as ``cnai serve`` does."""
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,15 @@ from cnai.db.engine import make_engine
 from cnai.db.migrate import upgrade
 from cnai.events import INFERENCE_TOPIC, bus_from_url
 from cnai.events.cloudevents import make_event
-from cnai.monitoring.monitor import KIND, MonitorController, validate_monitor_spec
-from cnai.resources import Document, ResourceStore
+from cnai.monitoring.monitor import KIND, MonitorController, admit_monitor, validate_monitor_spec
+from cnai.resources import SYSTEM, AdmissionContext, Document, ResourceStore
 from tests.fixtures.servers import postgres_database
+
+# The plane these tests run: opted in to this interpreter as a command and to webhooks to the
+# loopback receivers (tests/unit/monitoring/monitor/test_admission.py covers the refusals).
+OPT_IN = AdmissionContext(
+    allow_command_actions=True, command_allowlist=(sys.executable,), webhook_allowlist=("127.0.0.1",)
+)
 
 
 @dataclass
@@ -35,7 +42,12 @@ class Env:
     tmp: Path
 
     def controller(self, registry: CollectorRegistry | None = None, **options: Any) -> MonitorController:
-        settings: dict[str, Any] = {"resync_interval_s": 0.2, "feedback_interval_s": 0.2, "poll_timeout_ms": 100}
+        settings: dict[str, Any] = {
+            "resync_interval_s": 0.2,
+            "feedback_interval_s": 0.2,
+            "poll_timeout_ms": 100,
+            "context": OPT_IN,
+        }
         settings.update(options)
         return MonitorController(
             self.engine, self.resources, bus_from_url(self.bus_url), registry or CollectorRegistry(), **settings
@@ -46,9 +58,10 @@ class Env:
             "target": {"model": {"name": "iris"}},
             "reference": {"file": str(self.reference)},
             "window": {"count": 50},
+            "cooldownSeconds": 0,  # every breaching window fires: these tests count windows' alerts
         }
         base.update(spec)
-        self.resources.apply(Document("cnai.io/v1", KIND, name, base))
+        self.resources.apply(Document("cnai.io/v1", KIND, name, base), principal=SYSTEM)
 
     async def produce(
         self, n: int, *, shift: float = 0.0, seed: int = 0, model: str = "iris", ids: str = "req", per_request: int = 1
@@ -101,5 +114,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Env]:
         upgrade(engine)
         reference = tmp_path / "reference.csv"
         sample(600, np.random.default_rng(99)).to_csv(reference, index=False)
-        resources = ResourceStore(engine, {KIND: validate_monitor_spec})
+        resources = ResourceStore(
+            engine, {KIND: validate_monitor_spec}, admissions={KIND: admit_monitor}, context=OPT_IN
+        )
         yield Env(engine, resources, f"sqlite:///{tmp_path / 'events.db'}", reference, tmp_path)

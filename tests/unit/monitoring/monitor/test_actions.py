@@ -12,8 +12,9 @@ import pytest
 
 from cnai.events import bus_from_url, decode
 from cnai.monitoring.monitor.actions import backoff_ms, post_webhook, publish_alert, run_command
-from cnai.monitoring.monitor.spec import ALERT_EVENT_TYPE, AlertAction, Command, Webhook
+from cnai.monitoring.monitor.spec import ALERT_EVENT_TYPE, AlertAction, Command, SecretRef, Webhook
 from tests.fixtures.servers import free_port
+from tests.unit.monitoring.monitor.conftest import OPT_IN
 from tests.unit.monitoring.monitor.receiver import Receiver
 
 PAYLOAD = {"monitor": "iris", "window": 7, "drift_share": 0.75, "drifted_features": ["a"]}
@@ -26,10 +27,11 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-async def test_webhook_posts_json_with_the_idempotency_key(receiver: Receiver) -> None:
-    options = Webhook(url=receiver.url, headers={"Authorization": "Bearer s3cret"})
+async def test_webhook_posts_json_with_the_idempotency_key(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CNAI_SECRET_HOOK", "Bearer s3cret")
+    options = Webhook(url=receiver.url, headers={"Authorization": SecretRef(secret_env="CNAI_SECRET_HOOK")})
     async with httpx.AsyncClient() as client:
-        attempt = await post_webhook(client, options, "iris/7/0", PAYLOAD)
+        attempt = await post_webhook(client, options, "iris/7/0", PAYLOAD, OPT_IN)
     assert attempt.ok
     assert attempt.detail == "HTTP 200"
     [(key, body, headers)] = receiver.posts
@@ -44,7 +46,7 @@ async def test_webhook_errors_say_whether_to_retry(status: int, retryable: bool)
     receiver = Receiver(fail_first=1, fail_status=status)
     try:
         async with httpx.AsyncClient() as client:
-            attempt = await post_webhook(client, Webhook(url=receiver.url), "k", PAYLOAD)
+            attempt = await post_webhook(client, Webhook(url=receiver.url), "k", PAYLOAD, OPT_IN)
     finally:
         receiver.close()
     assert not attempt.ok
@@ -54,7 +56,7 @@ async def test_webhook_errors_say_whether_to_retry(status: int, retryable: bool)
 
 async def test_webhook_connection_refused_is_retryable() -> None:
     async with httpx.AsyncClient() as client:
-        attempt = await post_webhook(client, Webhook(url=f"http://127.0.0.1:{free_port()}/x"), "k", PAYLOAD)
+        attempt = await post_webhook(client, Webhook(url=f"http://127.0.0.1:{free_port()}/x"), "k", PAYLOAD, OPT_IN)
     assert not attempt.ok
     assert attempt.retryable
     assert "ConnectError" in attempt.detail
@@ -72,7 +74,7 @@ async def test_command_gets_the_alert_in_its_environment(tmp_path: Path) -> None
         "keys = ['CNAI_MONITOR', 'CNAI_WINDOW', 'CNAI_DRIFT_SHARE', 'CNAI_IDEMPOTENCY_KEY', 'CNAI_ALERT_JSON']; "
         f"open({str(out)!r}, 'w').write(json.dumps({{k: os.environ[k] for k in keys}}))"
     )
-    attempt = await run_command(Command(argv=[sys.executable, "-c", script]), "iris/7/2", PAYLOAD)
+    attempt = await run_command(Command(argv=[sys.executable, "-c", script]), "iris/7/2", PAYLOAD, OPT_IN)
     assert attempt.ok
     assert attempt.detail == "exit 0"
     env = orjson.loads(out.read_bytes())
@@ -83,19 +85,20 @@ async def test_command_gets_the_alert_in_its_environment(tmp_path: Path) -> None
     assert orjson.loads(env["CNAI_ALERT_JSON"]) == PAYLOAD
 
 
-async def test_command_failure_and_timeout_are_failed_attempts() -> None:
+async def test_command_failure_and_timeout_are_failed_attempts(caplog: pytest.LogCaptureFixture) -> None:
     failing = Command(argv=[sys.executable, "-c", "import sys; sys.stderr.write('no model'); sys.exit(3)"])
-    attempt = await run_command(failing, "k", PAYLOAD)
+    attempt = await run_command(failing, "k", PAYLOAD, OPT_IN)
     assert not attempt.ok
-    assert attempt.detail == "exit 3: no model"
+    assert attempt.detail == "exit 3"  # what the program printed goes to the server log only
+    assert "no model" in caplog.text
     slow = Command(argv=[sys.executable, "-c", "import time; time.sleep(30)"], timeout_seconds=0.5)
-    attempt = await run_command(slow, "k", PAYLOAD)
+    attempt = await run_command(slow, "k", PAYLOAD, OPT_IN)
     assert not attempt.ok
     assert attempt.retryable
     assert attempt.detail.startswith("timeout after 0.5s")
-    missing = await run_command(Command(argv=["/nonexistent/cnai-test-program"]), "k", PAYLOAD)
+    missing = await run_command(Command(argv=["/nonexistent/cnai-test-program"]), "k", PAYLOAD, OPT_IN)
     assert not missing.ok
-    assert "cannot start" in missing.detail
+    assert "not an executable program" in missing.detail
 
 
 async def test_alert_is_a_cloudevent_whose_id_is_the_idempotency_key(tmp_path: Path) -> None:

@@ -303,3 +303,42 @@ async def test_events_of_other_models_and_versions_are_ignored(env: Env) -> None
         await controller.stop()
     assert windows(env, "m") == []
     assert buffered(env, "m") == 0
+
+
+async def test_an_incident_of_five_breaching_windows_fires_its_action_once(env: Env, receiver: Receiver) -> None:
+    env.apply("m", cooldownSeconds=3600, actions=[webhook(receiver.url)])
+    controller = env.controller()
+    await controller.start()
+    try:
+        await env.produce(250, shift=2.0, seed=21)  # five drifted windows: one incident
+        await await_for(lambda: len(windows(env, "m")) == 5, what="five windows")
+        await await_for(lambda: action_states(env, "m") == {"m/1/0": "delivered"}, what="the delivery")
+    finally:
+        await controller.stop()
+    restarted = env.controller()  # the incident survives a restart: no second firing
+    await restarted.start()
+    try:
+        await env.produce(50, shift=2.0, seed=22)
+        await await_for(lambda: len(windows(env, "m")) == 6, what="window 6")
+        await env.produce(50, seed=23)  # a quiet window ends the incident...
+        await env.produce(50, shift=2.0, seed=24)  # ...so the next drift is a new one
+        await await_for(lambda: "m/8/0" in action_states(env, "m"), what="the second incident's alert")
+        await await_for(lambda: set(action_states(env, "m").values()) == {"delivered"}, what="deliveries")
+    finally:
+        await restarted.stop()
+    assert [w["breached"] for w in windows(env, "m")] == [True] * 6 + [False, True]
+    assert receiver.keys() == {"m/1/0": 1, "m/8/0": 1}
+
+
+async def test_a_new_generation_is_observed_before_any_window_closes(env: Env) -> None:
+    env.apply("m")
+    controller = env.controller()
+    await controller.start()
+    try:
+        await await_for(lambda: env.resources.get(KIND, "m").observed_generation == 1, what="generation 1")
+        env.apply("m", tests={"driftShareThreshold": 0.3})
+        assert env.resources.get(KIND, "m").generation == 2
+        await await_for(lambda: env.resources.get(KIND, "m").observed_generation == 2, what="generation 2")
+    finally:
+        await controller.stop()
+    assert windows(env, "m") == []

@@ -28,6 +28,7 @@ def test_minimal_spec_gets_defaults() -> None:
         "window": {"count": 100},
         "tests": {"columns": {}, "categorical": [], "numerical": [], "driftShareThreshold": 0.5},
         "actions": [],
+        "cooldownSeconds": 3600.0,  # one incident fires each action once an hour
     }
     # Normalising is idempotent: what the store keeps validates to itself.
     assert validate_monitor_spec(out) == out
@@ -47,7 +48,12 @@ def test_full_spec_round_trips_in_camel_case() -> None:
             "performance": {"task": "classification", "thresholds": {"accuracy": 0.9}, "minLabels": 20},
         },
         actions=[
-            {"webhook": {"url": "https://hooks.example/x", "headers": {"Authorization": "Bearer t"}}},
+            {
+                "webhook": {
+                    "url": "https://hooks.example/x",
+                    "headers": {"Authorization": {"secretEnv": "CNAI_SECRET_T"}},
+                }
+            },
             {"alert": None},
             {"command": {"argv": ["python", "retrain.py"], "timeoutSeconds": 600}},
         ],
