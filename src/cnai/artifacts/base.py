@@ -34,6 +34,27 @@ class FileInfo:
     file_size: int | None
 
 
+class ArtifactWriter(ABC):
+    """One artifact being written from a stream: chunks in, then all of it or nothing.
+
+    Nothing is visible at the path until :meth:`commit`; :meth:`abort` (after a client went away,
+    or an upload over its limit) leaves nothing behind. Exactly one of them ends every writer.
+    Memory stays bounded whatever the size: each store writes chunks out as they come.
+    """
+
+    @abstractmethod
+    def write(self, data: bytes) -> None:
+        """Append ``data``."""
+
+    @abstractmethod
+    def commit(self) -> int:
+        """Make the artifact visible whole, replacing any file at its path; returns its size."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Discard what was written; never raises for a writer already aborted or half-started."""
+
+
 class ArtifactStore(ABC):
     """A place to keep run and model artifacts."""
 
@@ -41,11 +62,22 @@ class ArtifactStore(ABC):
     root_uri: str
 
     @abstractmethod
+    def writer(self, path: str) -> ArtifactWriter:
+        """A writer for the file at ``path``; the path is checked here, before any byte is sent."""
+
     def write(self, path: str, src: BinaryIO) -> int:
         """Store everything read from ``src`` at ``path``, replacing any file there.
 
         Returns the number of bytes written. Readers never see a half-written file.
         """
+        out = self.writer(path)
+        try:
+            while chunk := src.read(CHUNK_SIZE):
+                out.write(chunk)
+        except BaseException:
+            out.abort()
+            raise
+        return out.commit()
 
     @abstractmethod
     def open(self, path: str) -> tuple[Iterator[bytes], int]:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from cnai.artifacts.base import CHUNK_SIZE, ArtifactStore, FileInfo
+from cnai.artifacts.base import CHUNK_SIZE, ArtifactStore, ArtifactWriter, FileInfo
 from cnai.artifacts.paths import join, safe_relpath
 from cnai.errors import InvalidArgument, NotFound, Unavailable
 
@@ -44,7 +44,7 @@ class LocalArtifactStore(ArtifactStore):
         """The resolved root directory."""
         return Path(self._root)
 
-    def write(self, path: str, src: BinaryIO) -> int:
+    def writer(self, path: str) -> ArtifactWriter:
         rel, full = self._resolve(path)
         if not rel:
             raise InvalidArgument("Invalid path: '' names the artifact root, not a file")
@@ -54,16 +54,7 @@ class LocalArtifactStore(ArtifactStore):
             raise InvalidArgument(f"Invalid path: {path!r} is a directory")
         with _os_errors(path):
             fd, tmp = self._make_temp(os.path.dirname(full), path)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    written = _copy(src, out)
-                    os.fchmod(out.fileno(), _FILE_MODE)
-                os.replace(tmp, full)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
-        return written
+        return _LocalWriter(os.fdopen(fd, "wb"), tmp, full, path)
 
     def open(self, path: str) -> tuple[Iterator[bytes], int]:
         _, full = self._resolve(path)
@@ -191,12 +182,33 @@ class _FileChunks(Iterator[bytes]):
         self._f.close()
 
 
-def _copy(src: BinaryIO, out: BinaryIO) -> int:
-    written = 0
-    while chunk := src.read(CHUNK_SIZE):
-        out.write(chunk)
-        written += len(chunk)
-    return written
+class _LocalWriter(ArtifactWriter):
+    """Writes into a temporary file beside the target, renamed over it on commit (atomic)."""
+
+    def __init__(self, out: BinaryIO, tmp: str, full: str, path: str) -> None:
+        self._out, self._tmp, self._full, self._path = out, tmp, full, path
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        with _os_errors(self._path):
+            self._out.write(data)
+        self._size += len(data)
+
+    def commit(self) -> int:
+        try:
+            with _os_errors(self._path):
+                os.fchmod(self._out.fileno(), _FILE_MODE)
+                self._out.close()
+                os.replace(self._tmp, self._full)
+        except BaseException:
+            self.abort()
+            raise
+        return self._size
+
+    def abort(self) -> None:
+        self._out.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
 
 
 @contextlib.contextmanager

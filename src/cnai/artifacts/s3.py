@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import logging
 import re
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
@@ -23,19 +25,30 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from cnai.artifacts.base import CHUNK_SIZE, ArtifactStore, FileInfo
+from cnai.artifacts.base import CHUNK_SIZE, ArtifactStore, ArtifactWriter, FileInfo
 from cnai.artifacts.paths import join, safe_relpath
 from cnai.errors import InvalidArgument, NotFound, Unavailable
 
 # S3's own limits: parts of a multipart upload are at least 5 MiB (except the last), and one
 # DeleteObjects call takes at most 1000 keys.
 MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
 _DELETE_BATCH = 1000
+
+# Streamed uploads (``writer``): parts of 8 MiB, growing by 8 MiB every 1000 parts so the 10,000
+# parts S3 allows reach about 430 GiB; an upload holds at most two parts in memory (one being
+# sent while the next fills). A body that ends before its first part is full is one PutObject.
+STREAM_PART_SIZE = 8 * 1024 * 1024
+_PARTS_PER_SIZE = 1000
+# Part uploads of all streamed writes share these threads: one part in flight per upload.
+_PART_THREADS = 16
 
 # AWS's rules are stricter (lower case, at most 63); S3-compatible servers and old buckets allow more.
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
 _DENIED = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "403"})
 _RETRYABLE = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "503", "500"})
+
+logger = logging.getLogger(__name__)
 
 # One boto3 session for the process: a fresh session reloads botocore's service models (about
 # 0.1 s per store). Sessions are not thread-safe, so clients are created under a lock; the
@@ -92,6 +105,18 @@ class S3ArtifactStore(ArtifactStore):
         )
         # A boto3 client is thread-safe (a resource is not); the API layer calls from a threadpool.
         self._client: Any = _new_client(endpoint_url, config)
+        self._part_size = STREAM_PART_SIZE
+        self._part_pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def writer(self, path: str) -> ArtifactWriter:
+        rel = safe_relpath(path)
+        if not rel:
+            raise InvalidArgument("Invalid path: '' names the artifact root, not a file")
+        with self._pool_lock:  # made on first use: most stores never stream an upload
+            if self._part_pool is None:
+                self._part_pool = ThreadPoolExecutor(_PART_THREADS, thread_name_prefix="cnai-s3-part")
+        return _S3Writer(self, self._key(rel), path, self._part_pool)
 
     def write(self, path: str, src: BinaryIO) -> int:
         rel = safe_relpath(path)
@@ -226,6 +251,103 @@ class S3ArtifactStore(ArtifactStore):
         except BotoCoreError as exc:
             # Connection refused, timeouts, no credentials: the store cannot be reached.
             raise Unavailable(f"Cannot reach the artifact store {self.root_uri}: {exc}") from None
+
+
+class _S3Writer(ArtifactWriter):
+    """A streamed upload: PutObject when the body fits one part, else a multipart upload.
+
+    S3 shows a multipart object only once CompleteMultipartUpload succeeds, so an aborted or
+    failed upload leaves nothing at the key; ``abort`` also deletes the uploaded parts, which S3
+    would otherwise keep (and bill) until a lifecycle rule removes them.
+    """
+
+    def __init__(self, store: S3ArtifactStore, key: str, path: str, pool: ThreadPoolExecutor) -> None:
+        self._store, self._key, self._path, self._pool = store, key, path, pool
+        self._client = store._client
+        self._bucket = store._bucket
+        self._buffer = bytearray()
+        self._size = 0
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._in_flight: Future[dict[str, Any]] | None = None
+
+    def _next_part_size(self) -> int:
+        return self._store._part_size * (1 + len(self._parts) // _PARTS_PER_SIZE)
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        self._size += len(data)
+        while len(self._buffer) >= (part_size := self._next_part_size()):
+            part = bytes(self._buffer[:part_size])
+            del self._buffer[:part_size]
+            self._send(part)
+
+    def _send(self, part: bytes) -> None:
+        """Hand one part to the pool once the previous one is done (one in flight, two in memory)."""
+        self._wait()
+        if len(self._parts) >= MAX_PARTS:
+            raise InvalidArgument(f"Artifact {self._path!r} is larger than S3's {MAX_PARTS} parts allow")
+        with self._store._errors(self._path):
+            if self._upload_id is None:
+                created = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
+                self._upload_id = str(created["UploadId"])
+        number = len(self._parts) + 1
+        self._parts.append({"PartNumber": number})  # its ETag is filled in by _wait
+        self._in_flight = self._pool.submit(self._upload_part, number, part)
+
+    def _upload_part(self, number: int, part: bytes) -> dict[str, Any]:
+        response = self._client.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=part
+        )
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    def _wait(self) -> None:
+        if self._in_flight is None:
+            return
+        future, self._in_flight = self._in_flight, None
+        with self._store._errors(self._path):
+            done = future.result()
+        self._parts[done["PartNumber"] - 1] = done
+
+    def commit(self) -> int:
+        try:
+            if self._upload_id is None:
+                with self._store._errors(self._path):
+                    self._client.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer))
+            else:
+                if self._buffer:  # the last part may be smaller than 5 MiB
+                    self._send(bytes(self._buffer))
+                    self._buffer.clear()
+                self._wait()
+                with self._store._errors(self._path):
+                    self._client.complete_multipart_upload(
+                        Bucket=self._bucket,
+                        Key=self._key,
+                        UploadId=self._upload_id,
+                        MultipartUpload={"Parts": self._parts},
+                    )
+        except BaseException:
+            self.abort()
+            raise
+        self._upload_id = None
+        return self._size
+
+    def abort(self) -> None:
+        self._buffer = bytearray()
+        future, self._in_flight = self._in_flight, None
+        if future is not None:
+            with contextlib.suppress(Exception):
+                future.result()  # a part still being sent would otherwise outlive the abort
+        upload_id, self._upload_id = self._upload_id, None
+        if upload_id is None:
+            return
+        try:
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=upload_id)
+        except ClientError as exc:
+            if _code(exc) != "NoSuchUpload":
+                logger.warning("could not abort the multipart upload of %s: %s", self._key, exc)
+        except BotoCoreError as exc:
+            logger.warning("could not abort the multipart upload of %s: %s", self._key, exc)
 
 
 def _code(exc: ClientError) -> str:

@@ -13,7 +13,11 @@ with two backends that pass one behavioural suite, and CloudEvents 1.0 envelopes
 URLs:
 - ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (SQLAlchemy's spelling):
   the embedded log. Query options: ``lease_ms``, ``poll_interval_ms``, ``default_partitions``,
-  ``synchronous`` (``NORMAL`` or ``FULL``).
+  ``synchronous`` (``NORMAL`` or ``FULL``), and retention, Kafka's ``retention.ms`` /
+  ``retention.bytes`` for the whole file: ``retention_hours`` (default 168, i.e. 7 days; may be
+  fractional), ``retention_bytes`` (default 1073741824, i.e. 1 GiB), either ``-1`` for no bound,
+  and ``retention_check_ms`` (default 60000). Records past either bound are deleted whether or not
+  a consumer group read them; a group behind the log start continues from the earliest record.
 - ``kafka://host:port[,host:port]``: Kafka, needs the ``[kafka]`` extra. Query options:
   ``client_id``, ``session_timeout_ms``, ``heartbeat_interval_ms``, ``rebalance_timeout_ms``,
   ``request_timeout_ms``.
@@ -40,7 +44,15 @@ __all__ = [
     "make_event",
 ]
 
-_SQLITE_OPTIONS = {"lease_ms": int, "poll_interval_ms": int, "default_partitions": int, "synchronous": str}
+_SQLITE_OPTIONS = {
+    "lease_ms": int,
+    "poll_interval_ms": int,
+    "default_partitions": int,
+    "synchronous": str,
+    "retention_hours": float,
+    "retention_bytes": int,
+    "retention_check_ms": int,
+}
 _KAFKA_OPTIONS = {
     "client_id": str,
     "session_timeout_ms": int,
@@ -60,8 +72,12 @@ def bus_from_url(url: str) -> Bus:
         if not path:
             raise InvalidArgument(f"No file in event-bus URL {url!r}: use sqlite:///path/events.db")
         from cnai.events.embedded import EmbeddedBus
+        from cnai.events.retention import hours_to_ms
 
-        return EmbeddedBus(path, **_options(query, _SQLITE_OPTIONS, url))
+        options = _options(query, _SQLITE_OPTIONS, url)
+        if "retention_hours" in options:
+            options["retention_ms"] = hours_to_ms(options.pop("retention_hours"))
+        return EmbeddedBus(path, **options)
     if base.startswith("kafka://"):
         servers = base[len("kafka://") :].rstrip("/")
         if not servers or any(not s.strip() or ":" not in s for s in servers.split(",")):

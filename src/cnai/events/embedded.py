@@ -11,6 +11,10 @@ members (``cnai.events.assignment``), re-evaluated on every poll. A member whose
 joining and another noticing, two members may read the same partition: records may then be
 delivered twice, never lost, because only the owner at commit time may commit (see
 ``SqliteLog.commit``).
+
+Retention (``cnai.events.retention``) runs as a background task of the bus: by age and by size,
+whether or not the records were consumed, and a consumer whose position fell below the log start
+continues from the earliest record left, with a warning and ``retention_stats.records_skipped``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,15 @@ from cnai.events.base import (
     check_value,
 )
 from cnai.events.partitioner import Partitioner
+from cnai.events.retention import (
+    BATCH_ROWS,
+    DEFAULT_CHECK_INTERVAL_MS,
+    DEFAULT_RETENTION_BYTES,
+    DEFAULT_RETENTION_MS,
+    VACUUM_PAGES,
+    RetentionPolicy,
+    RetentionStats,
+)
 from cnai.events.sqlite_log import Entry, SqliteLog
 
 logger = logging.getLogger(__name__)
@@ -59,6 +72,8 @@ class EmbeddedBus(Bus):
     bus wake its consumers at once). ``clock``: milliseconds since the epoch, for record timestamps
     and leases; tests pass a fake one to expire leases without sleeping. ``default_partitions``:
     partitions of a topic created by its first ``produce``, as Kafka's auto-creation does.
+    ``retention_ms`` / ``retention_bytes``: records older than this, and the oldest records past
+    this file size, are deleted (-1: no bound); ``retention_check_ms``: how often that is checked.
     """
 
     def __init__(
@@ -69,6 +84,9 @@ class EmbeddedBus(Bus):
         poll_interval_ms: int = DEFAULT_POLL_INTERVAL_MS,
         default_partitions: int = 3,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        retention_ms: int = DEFAULT_RETENTION_MS,
+        retention_bytes: int = DEFAULT_RETENTION_BYTES,
+        retention_check_ms: int = DEFAULT_CHECK_INTERVAL_MS,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         if lease_ms < 1 or poll_interval_ms < 1:
@@ -80,6 +98,8 @@ class EmbeddedBus(Bus):
         self.poll_interval_s = poll_interval_ms / 1000
         self.default_partitions = check_partitions(default_partitions)
         self.clock = clock
+        self.retention = RetentionPolicy(retention_ms, retention_bytes, retention_check_ms)
+        self.retention_stats = RetentionStats()
         self._synchronous = synchronous
         self._partitioner = Partitioner()
         self._log: SqliteLog | None = None
@@ -88,6 +108,10 @@ class EmbeddedBus(Bus):
         self._consumers: set[EmbeddedConsumer] = set()  # closed with the bus unless closed before
         self._queue: list[tuple[str, list[Entry], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._retention_task: asyncio.Task[None] | None = None
+        self._retention_due = asyncio.Event()
+        self._appended_bytes = 0  # since the last early retention check
+        self._closing = False
 
     async def start(self) -> None:
         if self._log is not None:
@@ -99,10 +123,21 @@ class EmbeddedBus(Bus):
             self._executor.shutdown(wait=False)
             self._executor = None
             raise
+        self._closing = False
+        self._retention_due.set()  # a first pass soon after start: the file may have aged while closed
+        self._retention_task = asyncio.create_task(self._retention_loop())
 
     async def close(self) -> None:
         if self._log is None or self._executor is None:
             return
+        if self._retention_task is not None:
+            # A flag rather than cancel(): Python 3.11's wait_for can swallow a cancellation that
+            # races with its event, and the loop would then never end. A running trim stops
+            # after its current step.
+            self._closing = True
+            self._retention_due.set()
+            await self._retention_task
+            self._retention_task = None
         for consumer in list(self._consumers):
             await consumer.close()
         if self._flusher is not None:
@@ -145,6 +180,57 @@ class EmbeddedBus(Bus):
         self._consumers.add(consumer)
         return consumer
 
+    async def enforce_retention(self) -> tuple[int, int]:
+        """Apply the retention policy now, to completion: (records deleted, pages freed).
+
+        Step by step, each step its own short transaction on the worker thread, so appends
+        queued meanwhile go in between steps rather than after the whole trim.
+        """
+        policy, stats = self.retention, self.retention_stats
+        deleted = freed = 0
+        while not self._closing:
+            step_deleted, step_freed = await self._run(
+                self.log.retention_step,
+                cutoff_ms=policy.cutoff_ms(self.clock()),
+                max_bytes=policy.max_bytes,
+                slack_bytes=policy.slack_bytes,
+                batch_rows=BATCH_ROWS,
+                vacuum_pages=VACUUM_PAGES,
+            )
+            if not step_deleted and not step_freed:
+                break
+            deleted += step_deleted
+            freed += step_freed
+            stats.records_deleted += step_deleted
+            stats.pages_freed += step_freed
+        if deleted:
+            logger.info("event log %s: retention deleted %d record(s), freed %d page(s)", self.path, deleted, freed)
+        return deleted, freed
+
+    async def _retention_loop(self) -> None:
+        """Check every interval, or early once this process appended enough; never raise."""
+        while True:
+            try:
+                await asyncio.wait_for(self._retention_due.wait(), self.retention.check_interval_ms / 1000)
+            except TimeoutError:
+                pass
+            self._retention_due.clear()
+            if self._closing:
+                return
+            try:
+                await self.enforce_retention()
+            except Exception as exc:  # e.g. the file is locked past the busy timeout: try next time
+                logger.warning("event log %s: retention pass failed: %s", self.path, exc)
+
+    def _count_appended(self, nbytes: int) -> None:
+        threshold = self.retention.early_check_bytes
+        if threshold is None:
+            return
+        self._appended_bytes += nbytes
+        if self._appended_bytes >= threshold:
+            self._appended_bytes = 0
+            self._retention_due.set()
+
     @property
     def log(self) -> SqliteLog:
         if self._log is None:
@@ -184,6 +270,7 @@ class EmbeddedBus(Bus):
             for _, _, done in batch:
                 if not done.done():
                     done.set_result(None)
+            self._count_appended(sum(len(value) for _, entries, _ in batch for _, value, _ in entries))
             # Wake this process's consumers now; other processes' find the records on their next poll.
             self._wakeup.set()
             self._wakeup = asyncio.Event()
@@ -208,7 +295,7 @@ class EmbeddedConsumer(Consumer):
 
     def __init__(self, bus: EmbeddedBus, topics: tuple[str, ...], group: str, from_beginning: bool) -> None:
         self._bus = bus
-        self._state = _Member(group, f"{uuid.uuid4().hex}", topics, from_beginning)
+        self._state = _Member(group, f"{uuid.uuid4().hex}", topics, from_beginning, bus.retention_stats)
         self._started = False
 
     @property
@@ -260,8 +347,11 @@ class EmbeddedConsumer(Consumer):
 class _Member:
     """A consumer's group state. Touched only on the bus's worker thread."""
 
-    def __init__(self, group: str, member_id: str, topics: tuple[str, ...], from_beginning: bool) -> None:
+    def __init__(
+        self, group: str, member_id: str, topics: tuple[str, ...], from_beginning: bool, stats: RetentionStats
+    ) -> None:
         self.group = group
+        self.stats = stats
         self.member_id = member_id
         self.topics = topics
         self.from_beginning = from_beginning
@@ -299,6 +389,8 @@ class _Member:
                 committed = log.committed(self.group, *tp)
                 start, end = log.bounds(*tp)
                 if committed is not None:
+                    if committed < start:
+                        self._skipped(tp, committed, start)
                     self.positions[tp] = max(committed, start)
                 else:
                     self.positions[tp] = start if self.from_beginning else end
@@ -310,12 +402,28 @@ class _Member:
         self.rotation = (self.rotation + 1) % len(owned)
         for tp in owned[self.rotation :] + owned[: self.rotation]:
             batch = log.fetch(*tp, self.positions[tp], max_records - len(records))
+            if batch and batch[0].offset > self.positions[tp]:
+                # Offsets are dense: a gap means retention deleted records under our position.
+                self._skipped(tp, self.positions[tp], batch[0].offset)
             if batch:
                 self.positions[tp] = self.consumed[tp] = batch[-1].offset + 1
                 records.extend(batch)
                 if len(records) >= max_records:
                     break
         return records
+
+    def _skipped(self, tp: TopicPartition, position: int, log_start: int) -> None:
+        self.stats.records_skipped += log_start - position
+        logger.warning(
+            "group %s: %s[%d] offsets %d..%d were deleted by retention before this group read them; "
+            "continuing from offset %d",
+            self.group,
+            tp[0],
+            tp[1],
+            position,
+            log_start - 1,
+            log_start,
+        )
 
     def commit(self, log: SqliteLog, now: int, lease_ms: int) -> None:
         if not self.consumed:

@@ -13,8 +13,9 @@ event loop. Several processes may open the same file:
 - ``synchronous=NORMAL`` (the default here) survives a crash of any process; ``FULL`` also
   survives a power cut, at the price of an fsync per commit.
 
-Retention (deleting old records) is not implemented yet; ``partitions.log_start`` is where it will
-record the first offset still kept, and consumers already start from it.
+Retention deletes the oldest records in log order (``retention_step``); ``partitions.log_start``
+records the first offset still kept, and consumers start from it. New files use
+``auto_vacuum=INCREMENTAL`` so trimmed pages can be handed back to the file system.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ from cnai.events.base import Record
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
+# After a checkpoint the WAL file is cut back to this size: a large trim writes many pages to the
+# WAL, which would otherwise keep its peak size on disk for good.
+WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+# What a record costs beyond its key, value and headers (offset columns, the unique index entry,
+# cell headers): only used to size a trim, which re-measures the file after every step anyway.
+RECORD_OVERHEAD_BYTES = 48
+_AUTO_VACUUM_INCREMENTAL = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -92,7 +100,11 @@ class SqliteLog:
         )
         # busy_timeout first: switching to WAL needs a lock that another opener may hold.
         self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # Takes effect only in a file without tables (a new log); older files keep reusing their
+        # free pages instead of returning them, so they stop growing but do not shrink.
+        self._conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         self._conn.execute(f"PRAGMA synchronous={synchronous}")
         with self._write():
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
@@ -259,6 +271,100 @@ class SqliteLog:
                 [(group, topic, partition, offsets[(topic, partition)]) for topic, partition in done],
             )
             return done
+
+    # --- retention ---------------------------------------------------------------------
+
+    def size_bytes(self) -> int:
+        """The bytes retention counts: the whole file, less free pages it cannot hand back.
+
+        A file made before incremental vacuum existed here keeps its free pages (new records
+        reuse them), so for it only the pages in use count.
+        """
+        page_size, pages, free, incremental = self._usage()
+        return (pages if incremental else pages - free) * page_size
+
+    def _usage(self) -> tuple[int, int, int, bool]:
+        page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
+        pages = int(self._conn.execute("PRAGMA page_count").fetchone()[0])
+        free = int(self._conn.execute("PRAGMA freelist_count").fetchone()[0])
+        incremental = int(self._conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == _AUTO_VACUUM_INCREMENTAL
+        return page_size, pages, free, incremental
+
+    def retention_step(
+        self,
+        *,
+        cutoff_ms: int | None,
+        max_bytes: int | None,
+        slack_bytes: int,
+        batch_rows: int,
+        vacuum_pages: int,
+    ) -> tuple[int, int]:
+        """One bounded unit of retention in one short write transaction: (records deleted, pages freed).
+
+        In order of precedence: delete up to ``batch_rows`` of the oldest records whose timestamp
+        is before ``cutoff_ms``; else, while the file is over ``max_bytes``, hand free pages back
+        or delete the oldest records worth the excess; else hand back free pages beyond
+        ``slack_bytes`` (a few are kept for the next appends). ``(0, 0)`` means nothing is left to do.
+
+        Records are deleted in log order (rowid order): offsets are allocated in the transaction
+        that inserts them, so within every partition rowid order is offset order and a deleted
+        run is always a prefix of each partition. Age stops at the first record young enough,
+        as Kafka keeps a segment until its newest record expires.
+        """
+        with self._write():
+            page_size, pages, free, incremental = self._usage()
+            if cutoff_ms is not None:
+                deleted = self._delete_head(batch_rows, lambda ts, _size, _total: ts < cutoff_ms)
+                if deleted:
+                    return deleted, 0
+            if max_bytes is not None:
+                used = (pages if incremental else pages - free) * page_size
+                excess = used - max_bytes
+                if excess > 0:
+                    if incremental and free:
+                        return 0, self._vacuum(min(free, -(-excess // page_size), vacuum_pages))
+                    # Delete at least one record, then until the estimate covers the excess.
+                    deleted = self._delete_head(batch_rows, lambda _ts, size, total: total - size < excess)
+                    if deleted:
+                        return deleted, 0
+            spare = free - slack_bytes // page_size
+            if incremental and spare > 0:
+                return 0, self._vacuum(min(spare, vacuum_pages))
+            return 0, 0
+
+    def _delete_head(self, limit: int, take: Callable[[int, int, int], bool]) -> int:
+        """Delete the longest run of the oldest records for which ``take(timestamp, size, total so far)``."""
+        rows = self._conn.execute(
+            "SELECT rowid, topic_id, partition, offset, timestamp_ms, "
+            "length(value) + coalesce(length(key), 0) + coalesce(length(headers), 0) "
+            "FROM records ORDER BY rowid LIMIT ?",
+            (limit,),
+        ).fetchall()
+        last_rowid: int | None = None
+        starts: dict[tuple[int, int], int] = {}
+        total = 0
+        for rowid, topic_id, partition, offset, ts, size in rows:
+            total += int(size) + RECORD_OVERHEAD_BYTES
+            if not take(int(ts), int(size) + RECORD_OVERHEAD_BYTES, total):
+                break
+            last_rowid = int(rowid)
+            starts[(int(topic_id), int(partition))] = int(offset) + 1
+        if last_rowid is None:
+            return 0
+        deleted = self._conn.execute("DELETE FROM records WHERE rowid <= ?", (last_rowid,)).rowcount
+        self._conn.executemany(
+            "UPDATE partitions SET log_start = MAX(log_start, ?) WHERE topic_id = ? AND partition = ?",
+            [(start, topic_id, partition) for (topic_id, partition), start in starts.items()],
+        )
+        return int(deleted)
+
+    def _vacuum(self, pages: int) -> int:
+        """Hand ``pages`` free pages back to the file system (the file shrinks at commit)."""
+        before = int(self._conn.execute("PRAGMA freelist_count").fetchone()[0])
+        # sqlite3 steps a statement without result columns once, and each step of
+        # incremental_vacuum frees one page: so one execution per page.
+        self._conn.executemany("PRAGMA incremental_vacuum(1)", [()] * pages)
+        return before - int(self._conn.execute("PRAGMA freelist_count").fetchone()[0])
 
 
 def _encode_headers(headers: tuple[tuple[str, bytes], ...]) -> bytes | None:

@@ -42,7 +42,7 @@ def test_log_list_download(client: MlflowClient, experiment_id: str, tmp_path: P
 
 def test_multi_megabyte_round_trip(client: MlflowClient, experiment_id: str, tmp_path: Path) -> None:
     big = tmp_path / "weights.bin"
-    big.write_bytes(os.urandom(12 * 1024 * 1024 + 17))  # over the 8 MiB spool: exercises disk spill
+    big.write_bytes(os.urandom(12 * 1024 * 1024 + 17))  # over one 8 MiB S3 part: a streamed multipart upload
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_artifact(str(big), artifact_path="blobs")
     [info] = client.list_artifacts(run.info.run_id, "blobs")

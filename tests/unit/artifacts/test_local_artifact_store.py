@@ -288,3 +288,31 @@ def test_concurrent_writers_leave_one_whole_file(store: LocalArtifactStore, root
     assert store.read_bytes("shared/f.bin") in payloads
     assert len(store.list("shared")) == 9
     assert not [p for p in (root / "shared").iterdir() if p.name.startswith(TMP_PREFIX)]
+
+
+def test_a_streamed_write_fills_a_hidden_file_beside_the_target_then_renames_it(
+    store: LocalArtifactStore, root: Path
+) -> None:
+    store.write_bytes("models/w.bin", b"old")
+    out = store.writer("models/w.bin")
+    out.write(b"new ")
+    out.write(b"weights")
+    # The partial file is in the store's own directory, so the rename is atomic.
+    assert len([p for p in (root / "models").iterdir() if p.name.startswith(TMP_PREFIX)]) == 1
+    assert store.read_bytes("models/w.bin") == b"old"
+    assert [info.path for info in store.list("models")] == ["models/w.bin"]
+    assert out.commit() == 11
+    assert store.read_bytes("models/w.bin") == b"new weights"
+    assert sorted(p.name for p in (root / "models").iterdir()) == ["w.bin"]
+
+
+def test_an_aborted_streamed_write_leaves_nothing(store: LocalArtifactStore, root: Path) -> None:
+    store.write_bytes("keep.txt", b"kept")
+    out = store.writer("keep.txt")
+    out.write(b"half")
+    out.abort()
+    out.abort()
+    assert store.read_bytes("keep.txt") == b"kept"
+    assert sorted(p.name for p in root.iterdir()) == ["keep.txt"]
+    with pytest.raises(InvalidArgument):
+        store.writer(f"x/{TMP_PREFIX}y")  # checked before any byte arrives

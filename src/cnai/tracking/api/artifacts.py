@@ -1,16 +1,20 @@
 """The ``mlflow-artifacts`` proxy: uploads, downloads and listings through this server.
 
-Uploads are streamed into a spooled temporary file (memory up to 8 MiB, then disk) and handed to
-the store in the threadpool, so a large upload never holds the event loop or the whole file in
-memory. Every path goes through ``safe_relpath`` before it reaches a store.
+Uploads stream from the request into the store's writer (``ArtifactStore.writer``) in 1 MiB
+pieces, each written in the threadpool: a local store writes a temporary file beside the target
+and renames it, S3 gets a multipart upload fed part by part (a PutObject for small bodies). No
+copy of the upload lands in the system's temporary directory and memory stays bounded by the
+S3 part size, whatever the artifact's size. A client that disconnects, or a body over the limit,
+aborts the writer: nothing half-written becomes visible and no multipart upload is left behind.
+Every path goes through ``safe_relpath`` before it reaches a store.
 """
 
 from __future__ import annotations
 
 import posixpath
-import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 
+import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -20,7 +24,6 @@ from cnai.artifacts import ArtifactStore, safe_relpath
 from cnai.errors import PayloadTooLarge
 from cnai.tracking.api.responses import JSON, error_response, ok
 
-SPOOL_BYTES = 8 * 1024 * 1024
 FLUSH_BYTES = 1024 * 1024
 
 
@@ -37,7 +40,10 @@ def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
 def routes(prefixes: Sequence[str], store: ArtifactStore, max_upload_bytes: int) -> list[Route]:
     async def upload(request: Request) -> Response:
         path = safe_relpath(request.path_params["path"])
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_upload_bytes:  # refused before a byte is stored
+            raise PayloadTooLarge(f"Artifact exceeds the upload limit of {max_upload_bytes} bytes")
+        out = await run_in_threadpool(store.writer, path)
         try:
             size = 0
             pending = bytearray()
@@ -46,14 +52,17 @@ def routes(prefixes: Sequence[str], store: ArtifactStore, max_upload_bytes: int)
                 if size > max_upload_bytes:
                     raise PayloadTooLarge(f"Artifact exceeds the upload limit of {max_upload_bytes} bytes")
                 pending += chunk
-                if len(pending) >= FLUSH_BYTES:  # past the spool size these are disk writes: off the loop
-                    await run_in_threadpool(spool.write, bytes(pending))
+                if len(pending) >= FLUSH_BYTES:  # disk or network writes: off the loop
+                    await run_in_threadpool(out.write, bytes(pending))
                     pending.clear()
-            await run_in_threadpool(spool.write, bytes(pending))
-            spool.seek(0)
-            await run_in_threadpool(store.write, path, spool)  # type: ignore[arg-type]  # file-like
-        finally:
-            spool.close()
+            if pending:
+                await run_in_threadpool(out.write, bytes(pending))
+            await run_in_threadpool(out.commit)
+        except BaseException:
+            # Shielded: a cancelled request must still abort, or S3 keeps the parts uploaded so far.
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(out.abort)
+            raise
         return ok()
 
     async def download(request: Request) -> Response:
