@@ -113,9 +113,13 @@ def start_process(
     env: dict[str, str] | None = None,
     cores: set[int] | None = None,
     cwd: Path | None = None,
+    drop_env: Sequence[str] = (),
 ) -> Process:
+    """Start `argv` in its own session; `drop_env` lists prefixes of inherited variables to leave out
+    (e.g. ``CNAI_`` so a benchmarked server runs with its defaults, not the shell's settings)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **QUIET_ENV, **(env or {})}
+    inherited = {k: v for k, v in os.environ.items() if not any(k.startswith(p) for p in drop_env)}
+    full_env = {**inherited, **QUIET_ENV, **(env or {})}
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
             list(argv),
