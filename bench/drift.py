@@ -18,7 +18,6 @@ write ``bench/results/drift.md``; ``--quick`` and partial runs write ``bench/.wo
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import statistics
 import subprocess
@@ -30,13 +29,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import QUIET_ENV, RESULTS_DIR, WORK_DIR, load_average, machine_summary, now_utc
+from _common import (
+    QUIET_ENV,
+    RESULTS_DIR,
+    SERVER_ENV_PREFIXES,
+    WORK_DIR,
+    bench_lock,
+    load_average,
+    machine_summary,
+    now_utc,
+)
 from _drift_data import N_CATEGORICAL, N_NUMERIC, ensure_files
 
-LOCK_PATH = "/tmp/cnai-bench.lock"
 RUNNER = Path(__file__).resolve().parent / "_drift_run.py"
 TARGET_SPEEDUP, TARGET_MEMORY = 10.0, 0.5
 DEFAULT_SIZES = "100000,1000000"
+DEFAULT_REPEAT = 3
 
 
 @dataclass
@@ -63,7 +71,9 @@ class Measured:
 def _run_once(tool: str, ref: Path, cur: Path, out: Path) -> dict[str, Any]:
     import os
 
-    env = {**os.environ, **QUIET_ENV}
+    # The shell's CNAI_*/MLFLOW_* settings are left out: each tool runs with its defaults.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(SERVER_ENV_PREFIXES)}
+    env = {**inherited, **QUIET_ENV}
     proc = subprocess.run(
         [sys.executable, str(RUNNER), tool, str(ref), str(cur), str(out)],
         env=env,
@@ -181,25 +191,24 @@ def _version(package: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default=DEFAULT_SIZES)
-    ap.add_argument("--repeat", type=int, default=3, help="runs per tool and size; the median is reported")
+    ap.add_argument(
+        "--repeat", type=int, help=f"runs per tool and size; the median is reported [default: {DEFAULT_REPEAT}]"
+    )
     ap.add_argument("--quick", action="store_true", help="10,000 rows, 1 run per tool: a smoke run")
     ap.add_argument("--out", type=Path, help="Markdown file to write")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.sizes = "10000"
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else DEFAULT_REPEAT
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
-    if args.quick:
-        args.sizes, args.repeat = "10000", 1
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    full = not args.quick and args.sizes == DEFAULT_SIZES and args.repeat == 3
+    full = not args.quick and args.sizes == DEFAULT_SIZES and args.repeat == DEFAULT_REPEAT
     out: Path = args.out or (RESULTS_DIR if full else WORK_DIR) / "drift.md"
     work = WORK_DIR / "drift"
     command = "python bench/drift.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    with open(LOCK_PATH, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"waiting for {LOCK_PATH} (another benchmark is running)...", flush=True)
-            fcntl.flock(lock, fcntl.LOCK_EX)
+    with bench_lock():
         load_before = load_average()
         pairs = []
         for rows in sizes:

@@ -29,8 +29,6 @@ Runs hold /tmp/cnai-bench.lock so two benchmarks never share the machine.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
 import pickle
@@ -40,7 +38,7 @@ import statistics
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,11 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     RESULTS_DIR,
+    SERVER_ENV_PREFIXES,
     VENVS_DIR,
     WORK_DIR,
     BenchError,
     Cleanup,
     Process,
+    bench_lock,
     core_plan,
     ensure_venv,
     free_port,
@@ -62,12 +62,12 @@ from _common import (
     now_utc,
     sigterm_as_interrupt,
     start_process,
+    venv_output,
     wait_healthy,
 )
 
 WORK = WORK_DIR / "serving"
 PEERS_DIR = Path(__file__).resolve().parent / "_serving_peers"
-LOCK_PATH = "/tmp/cnai-bench.lock"
 BIN = Path(sys.executable).parent
 SCENARIOS: list[tuple[str, int, int]] = [("1 row, c=1", 1, 1), ("1 row, c=32", 1, 32), ("100 rows, c=8", 100, 8)]
 KEY_SCENARIO = "1 row, c=32"
@@ -166,14 +166,14 @@ class Server:
 
 def _cnai(batching: bool) -> Callable[[int, Model, set[int] | None, Path], Process]:
     def start(port: int, model: Model, cores: set[int] | None, logs: Path) -> Process:
-        # Batching on is cnai's default: no batching flag at all. CNAI_* variables of the shell are
-        # left out so the server runs with the defaults a user gets.
+        # Batching on is cnai's default: no batching flag at all. CNAI_*/MLFLOW_* variables of the
+        # shell are left out so the server runs with the defaults a user gets.
         argv = [str(BIN / "cnai"), "serve", f"lr={model.mlflow_dir}", "--port", str(port),
                 "--home", str(WORK / "cnai-home")]  # fmt: skip
         if not batching:
             argv += ["--max-batch-size", "1"]
         name = f"cnai-{'batch' if batching else 'nobatch'}"
-        return start_process(name, argv, log_path=logs / f"{name}.log", cores=cores, drop_env=("CNAI_",))
+        return start_process(name, argv, log_path=logs / f"{name}.log", cores=cores, drop_env=SERVER_ENV_PREFIXES)
 
     return start
 
@@ -200,7 +200,9 @@ def _mlflow(port: int, model: Model, cores: set[int] | None, logs: Path) -> Proc
     argv = [str(BIN / "mlflow"), "models", "serve", "-m", str(model.mlflow_dir), "-p", str(port),
             "-h", "127.0.0.1", "--env-manager", "local"]  # fmt: skip
     env = {"PATH": f"{BIN}:{os.environ.get('PATH', '')}"}  # it execs `uvicorn` from PATH
-    return start_process("mlflow", argv, log_path=logs / "mlflow.log", cores=cores, env=env)
+    return start_process(
+        "mlflow", argv, log_path=logs / "mlflow.log", cores=cores, env=env, drop_env=SERVER_ENV_PREFIXES
+    )
 
 
 def _bare(port: int, model: Model, cores: set[int] | None, logs: Path) -> Process:
@@ -287,7 +289,14 @@ PEER_PREDICT = Endpoint("POST /predict", "/predict", body_instances, "p")
 KSERVE_VENV = ("kserve", ["kserve"], "import kserve, sklearn")
 BENTOML_VENV = ("bentoml", ["bentoml"], "import bentoml, sklearn")
 RAY_VENV = ("ray", ["ray[serve]"], "import ray.serve, sklearn")
-MLSERVER_VENV = ("mlserver", ["mlserver", "mlserver-sklearn"], "import mlserver, mlserver_sklearn, sklearn")
+# MLServer 1.7's inference worker calls asyncio.get_event_loop() at start, which uvloop 0.22 turned
+# into an error (the model never loads); uvloop 0.21 is the newest it works with.
+MLSERVER_VENV = (
+    "mlserver",
+    ["mlserver", "mlserver-sklearn", "uvloop<0.22"],
+    "import mlserver, mlserver_sklearn, sklearn, uvloop\n"
+    "assert tuple(map(int, uvloop.__version__.split('.')[:2])) < (0, 22)",
+)
 SERVERS: dict[str, Server] = {
     "cnai": Server("cnai", "cnai serve, batching on", "/v2/health/ready", [OIP, INVOCATIONS], _cnai(True)),
     "cnai-nobatch": Server(
@@ -406,6 +415,7 @@ class Outcome:
     # (server label, endpoint) -> scenario -> one Result per round
     rows: dict[tuple[str, str], dict[str, list[Result]]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)  # peer package -> version in its venv
     rounds: int = 1
 
 
@@ -429,6 +439,10 @@ def measure(
         except BenchError as exc:
             outcome.notes[server.label] = f"could not install: {str(exc).splitlines()[0]}"
             return
+        package = reqs[0].split("[")[0]
+        if package not in outcome.versions:
+            code = f"import importlib.metadata as m; print(m.version({package!r}))"
+            outcome.versions[package] = venv_output(VENVS_DIR / name, code)
     port = free_port()
     with Cleanup() as cleanup:
         try:
@@ -522,6 +536,7 @@ def markdown(outcome: Outcome, command: str, seconds: float) -> str:
         f" `@serve.batch(max_batch_size={BATCH_SIZE}, batch_wait_timeout_s={BATCH_DELAY_MS / 1000:g})`, MLServer"
         f" `max_batch_size: {BATCH_SIZE}, max_batch_time: {BATCH_DELAY_MS / 1000:g}` (Ray and MLServer count"
         " requests per batch, cnai and BentoML rows).",
+        f"Versions: {_versions(outcome)}.",
         "",
         "| server | endpoint | " + " | ".join(s for s, _, _ in SCENARIOS) + " | failed requests |",
         "|---|---|" + "---|" * len(SCENARIOS) + "---|",
@@ -536,6 +551,13 @@ def markdown(outcome: Outcome, command: str, seconds: float) -> str:
     lines += ["", "Without batching of their own: " + "; ".join(f"{k}: {v}" for k, v in NOT_BATCHED.items()) + "."]
     lines += ["", *targets(outcome)]
     return "\n".join(lines) + "\n"
+
+
+def _versions(outcome: Outcome) -> str:
+    from importlib.metadata import version
+
+    local = {name: version(name) for name in ("cnai", "mlflow", "scikit-learn")}
+    return ", ".join(f"{name} {v}" for name, v in {**local, **outcome.versions}.items())
 
 
 def targets(outcome: Outcome) -> list[str]:
@@ -593,17 +615,6 @@ def targets(outcome: Outcome) -> list[str]:
     return out
 
 
-@contextlib.contextmanager
-def bench_lock() -> Iterator[None]:
-    with open(LOCK_PATH, "w") as fh:
-        print(f"waiting for {LOCK_PATH} ...", flush=True)
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", default=",".join(SERVERS), help=f"comma list from {','.join(SERVERS)}")
@@ -615,13 +626,15 @@ def main(argv: list[str] | None = None) -> int:
         "--scenarios", default="", help="only scenarios whose name contains one of these (comma list), e.g. c=32"
     )
     parser.add_argument(
-        "--repeat", type=int, default=DEFAULT_REPEAT, help="rounds over every server in turn; cells show medians"
+        "--repeat",
+        type=int,
+        help=f"rounds over every server in turn; cells show medians [default: {DEFAULT_REPEAT}, 1 with --quick]",
     )
     args = parser.parse_args(argv)
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else DEFAULT_REPEAT
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    if args.quick:
-        args.repeat = 1
     keys = [k.strip() for k in args.servers.split(",") if k.strip()]
     unknown = set(keys) - set(SERVERS)
     if unknown:
