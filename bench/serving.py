@@ -517,7 +517,7 @@ def _cell(summary: Summary | None, rounds: int) -> str:
     return text
 
 
-def markdown(outcome: Outcome, command: str, seconds: float) -> str:
+def markdown(outcome: Outcome, command: str, seconds: float, warmup: float) -> str:
     server_cores, client_cores = core_plan()
     n = outcome.rounds
     lines = [
@@ -525,7 +525,7 @@ def markdown(outcome: Outcome, command: str, seconds: float) -> str:
         "",
         f"`{command}` — {now_utc()}; {machine_summary()}; load average before: {load_average()}.",
         f"Server pinned to cores {sorted(server_cores or [])}, load generator (wrk, 1 thread) to "
-        f"{sorted(client_cores or [])}; {seconds:.0f} s per scenario after a warm-up; JSON bodies; "
+        f"{sorted(client_cores or [])}; {seconds:g} s per scenario after a {warmup:g} s warm-up; JSON bodies; "
         "LogisticRegression on 4 features. "
         f"{n} round{'s' if n != 1 else ''}, every server restarted each round, servers in rotation. "
         f"Cells: requests/s (p50 / p99 latency), each number the median of {n} round{'s' if n != 1 else ''}.",
@@ -676,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted; servers stopped", file=sys.stderr)
             return 130
-    text = markdown(outcome, command, seconds)
+    text = markdown(outcome, command, seconds, warmup)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     print(text)
