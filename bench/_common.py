@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import os
 import platform
 import signal
@@ -26,6 +27,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 WORK_DIR = BENCH_DIR / ".work"
 VENVS_DIR = BENCH_DIR / ".venvs"
 RESULTS_DIR = BENCH_DIR / "results"
+
+# Every benchmark holds this lock while it measures, so two benchmarks never share the machine.
+LOCK_PATH = "/tmp/cnai-bench.lock"
+# Settings of the shell that would move a benchmarked server off its defaults; left out of its env.
+SERVER_ENV_PREFIXES = ("CNAI_", "MLFLOW_")
 
 # Telemetry off for every process we start: no server or client should spend time phoning home.
 QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "PYTHONUNBUFFERED": "1"}
@@ -113,9 +119,13 @@ def start_process(
     env: dict[str, str] | None = None,
     cores: set[int] | None = None,
     cwd: Path | None = None,
+    drop_env: Sequence[str] = (),
 ) -> Process:
+    """Start `argv` in its own session; `drop_env` lists prefixes of inherited variables to leave out
+    (e.g. ``CNAI_`` so a benchmarked server runs with its defaults, not the shell's settings)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **QUIET_ENV, **(env or {})}
+    inherited = {k: v for k, v in os.environ.items() if not any(k.startswith(p) for p in drop_env)}
+    full_env = {**inherited, **QUIET_ENV, **(env or {})}
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
             list(argv),
@@ -171,6 +181,21 @@ class Cleanup:
     def __exit__(self, *exc: object) -> None:
         for err in self.run():
             print(f"cleanup: {err}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def bench_lock() -> Iterator[None]:
+    """Hold LOCK_PATH; wait (and say so) while another benchmark holds it."""
+    with open(LOCK_PATH, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for {LOCK_PATH} (another benchmark is running)...", file=sys.stderr, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

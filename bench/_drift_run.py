@@ -1,47 +1,76 @@
 """One measured drift run in its own process: `python _drift_run.py {cnai|evidently} REF CUR OUT.json`.
 
-Each tool runs in a fresh interpreter so its peak memory is its own: the child reports
-``ru_maxrss`` of itself (RUSAGE_SELF) at the end, which includes its imports and reading the
-files. Timing covers reading both Parquet files and computing the drift, the work a user asks
-for; the interpreter start and imports are timed separately by the parent.
+Each tool does what its user runs to get a drift result they can read, and nothing else:
+
+- cnai: the `cnai drift --reference REF --current CUR --json` command, called in-process through
+  the CLI's own entry point (so its defaults are exactly a user's: Evidently's preset per column,
+  no plot data unless `--html` is given), its JSON written to ``OUT.output.json``.
+- Evidently: ``Report([DataDriftPreset()], include_tests=True).run(current, reference)`` on the
+  files read with ``pandas.read_parquet``, then ``snapshot.save_json(OUT.output.json)``, the
+  documented way to get its result out of the snapshot.
+
+Timed: reading both files, computing drift and writing the JSON result. The interpreter start and
+imports are timed apart. Both JSON files are read back afterwards, untimed, to compare verdicts.
+The child reports its own ``ru_maxrss`` (RUSAGE_SELF) at the end, which includes its imports.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 
-def run_cnai(ref: str, cur: str) -> dict[str, Any]:
-    from cnai.monitoring.drift import DriftOptions, compare
-    from cnai.monitoring.io import open_table
+def run_cnai(ref: str, cur: str, output: Path) -> tuple[float, float, dict[str, Any]]:
+    """(import seconds, run seconds, verdicts) for `cnai drift --json`."""
+    t0 = time.perf_counter()
+    # The command imports these inside its body; importing them first keeps imports out of the
+    # timed part, as for Evidently.
+    import cnai.monitoring.drift
+    import cnai.monitoring.io
+    import cnai.monitoring.quality
+    import cnai.monitoring.report  # noqa: F401
+    from cnai.cli.main import app
 
-    imported = time.perf_counter()
-    report = compare(open_table(ref), open_table(cur), DriftOptions(distributions=False))
-    return {
-        "start": imported,
-        "drifted": {c.column: c.drifted for c in report.columns},
-        "method": {c.column: c.test_display_name for c in report.columns},
-        "share": report.share_drifted,
-        "dataset_drift": report.dataset_drift,
+    t1 = time.perf_counter()
+    with output.open("w") as out, contextlib.redirect_stdout(out):
+        try:
+            app(["drift", "--reference", ref, "--current", cur, "--json"], prog_name="cnai")
+        except SystemExit as exc:  # the command's exit status: 0 no dataset drift, 1 drift, 2 bad input
+            if exc.code not in (0, 1):
+                raise RuntimeError(f"cnai drift exited with {exc.code}") from exc
+    t2 = time.perf_counter()
+    data = json.loads(output.read_text())
+    verdicts = {
+        "drifted": {c["column"]: c["drifted"] for c in data["columns"]},
+        "method": {c["column"]: c["test_display_name"] for c in data["columns"]},
+        "share": data["share_drifted"],
+        "dataset_drift": data["dataset_drift"],
     }
+    return t1 - t0, t2 - t1, verdicts
 
 
-def run_evidently(ref: str, cur: str) -> dict[str, Any]:
+def run_evidently(ref: str, cur: str, output: Path) -> tuple[float, float, dict[str, Any]]:
+    """(import seconds, run seconds, verdicts) for Evidently's DataDriftPreset saved as JSON."""
+    t0 = time.perf_counter()
     import pandas as pd
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    imported = time.perf_counter()
+    t1 = time.perf_counter()
     reference = pd.read_parquet(ref)
     current = pd.read_parquet(cur)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = Report([DataDriftPreset()], include_tests=True).run(current, reference).dict()
+        snapshot = Report([DataDriftPreset()], include_tests=True).run(current, reference)
+        snapshot.save_json(str(output))
+    t2 = time.perf_counter()
+    data = json.loads(output.read_text())
     method: dict[str, str] = {}
     share = float("nan")
     for m in data["metrics"]:
@@ -55,16 +84,17 @@ def run_evidently(ref: str, cur: str) -> dict[str, Any]:
         for t in data["tests"]
         if t["metric_config"]["params"]["type"].endswith("ValueDrift")
     }
-    return {"start": imported, "drifted": drifted, "method": method, "share": share, "dataset_drift": share >= 0.5}
+    verdicts = {"drifted": drifted, "method": method, "share": share, "dataset_drift": share >= 0.5}
+    return t1 - t0, t2 - t1, verdicts
 
 
 def main() -> None:
     tool, ref, cur, out = sys.argv[1:5]
-    t0 = time.perf_counter()
-    result = run_cnai(ref, cur) if tool == "cnai" else run_evidently(ref, cur)
-    done = time.perf_counter()
-    result["import_s"] = result.pop("start") - t0
-    result["seconds"] = done - t0 - result["import_s"]
+    output = Path(out).with_suffix(".output.json")
+    runner = run_cnai if tool == "cnai" else run_evidently
+    import_s, seconds, result = runner(ref, cur, output)
+    result["import_s"] = import_s
+    result["seconds"] = seconds
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     with open(out, "w") as fh:
         json.dump(result, fh)

@@ -1,7 +1,7 @@
 """cnai's tracking server against the stock MLflow tracking server: one run, same machine, same client.
 
-    python bench/tracking.py                   # full sizes, SQLite and PostgreSQL (what `make bench` runs)
-    python bench/tracking.py --quick           # small sizes, a smoke run in about a minute per backend
+    python bench/tracking.py                   # full sizes, SQLite and PostgreSQL, 3 rounds (what `make bench` runs)
+    python bench/tracking.py --quick           # small sizes, 1 round: a smoke run in about a minute per backend
     python bench/tracking.py --backend sqlite --only a,b --servers stock-w1,cnai
     python bench/tracking.py --cnai-only --only c,d   # cnai alone, for quick before/after checks
     python bench/tracking_floor.py                    # (c) and (d) against a replay: the client's floor
@@ -9,7 +9,11 @@
 Servers, each started fresh on an empty database of the same kind:
   stock     `mlflow server` as it starts by default (4 uvicorn workers), in bench/.venvs/mlflow-stock
   stock-w1  the same with `--workers 1`, its faster setting for a single client
-  cnai      `cnai server` from the environment running this script
+  cnai      `cnai server` from the environment running this script, with its defaults
+
+Each server is started with its own defaults: CNAI_* and MLFLOW_* variables of the shell are left
+out of its environment. Every server runs the same `--repeat` rounds (default 3), servers in
+rotation, and the table shows the median of each number over the rounds, for every server alike.
 
 Scenarios, driven by the stock `mlflow` client of this environment in a fresh process per
 (server, scenario), so no connection pool or cache carries over between servers:
@@ -47,10 +51,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # bench/ is not a package; its helpers sit beside this file
     PG_BASE_URL,
     RESULTS_DIR,
+    SERVER_ENV_PREFIXES,
     VENVS_DIR,
     WORK_DIR,
     BenchError,
     Cleanup,
+    bench_lock,
     core_plan,
     create_database,
     drop_database,
@@ -92,6 +98,7 @@ class Sizes:
 
 
 FULL = Sizes(a_calls=2000, b_points=100_000, c_runs=200, d_searches=20, e_mb=50)
+DEFAULT_REPEAT = 3
 QUICK = Sizes(a_calls=200, b_points=10_000, c_runs=20, d_searches=20, e_mb=5)
 
 
@@ -175,9 +182,7 @@ def _cnai_argv(port: int, store: str, artifacts: Path) -> list[str]:
         store,
         "--artifacts",
         artifacts.as_uri(),
-        "--log-level",
-        "warning",
-    ]
+    ]  # nothing else: cnai's defaults, as the stock server gets its own
 
 
 def _cnai_store(backend: str, work: Path, database: str) -> str:
@@ -280,6 +285,7 @@ def _measure_server(
             log_path=TRACKING_WORK / "logs" / f"server-{backend}-{server.key}.log",
             cores=server_cores,
             cwd=work,
+            drop_env=SERVER_ENV_PREFIXES,  # each server with its own defaults, not the shell's settings
         )
         cleanup.push(f"stop {server.key}", proc.stop)
         try:
@@ -549,7 +555,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cnai-only", action="store_true", help="same as --servers cnai")
     parser.add_argument("--only", default="a,b,c,d,e", help="comma list of scenarios a..e (d needs c)")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
-    parser.add_argument("--repeat", type=int, default=1, help="rounds per server; the table shows medians")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        help=f"rounds per server, in rotation; the table shows medians [default: {DEFAULT_REPEAT}, 1 with --quick]",
+    )
     parser.add_argument("--output", type=Path, help="Markdown file to write (JSON beside it)")
     parser.add_argument("--stock-python", default=shutil.which("python3.11") or sys.executable)
     parser.add_argument("--strict", action="store_true", help="exit 1 on a missed target or failed step")
@@ -565,6 +575,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.scenarios.append("c")  # (d) searches the runs (c) creates
     args.scenarios = sorted(set(args.scenarios))
     args.backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else DEFAULT_REPEAT
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     return args
@@ -605,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         with (
+            bench_lock(),
             sigterm_as_interrupt(),
             Progress(
                 SpinnerColumn(),
