@@ -30,10 +30,9 @@ def quickstart(
         import sklearn  # noqa: F401
     except ImportError:
         fail("The quickstart needs mlflow and scikit-learn: run `make venv` (or pip install 'cnai[dev]').")
+    from cnai.db import lock as store_lock
     from cnai.errors import CnaiError
     from cnai.quickstart import story, summary
-
-    from cnai.db import lock as store_lock
 
     settings = build_settings(home=home)
     # Before anything is reset: a `cnai up` running on this home keeps its resources and

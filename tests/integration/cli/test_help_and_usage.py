@@ -84,5 +84,6 @@ def test_a_wrong_flag_or_value_is_one_short_error(args: list[str], says: str, tm
     assert "Traceback" not in everything, everything
     assert done.stdout == "", everything  # no banner
     lines = done.stderr.splitlines()
-    assert lines[-1].startswith("Error: ") and says in lines[-1], everything
+    assert lines[-1].startswith("Error: "), everything
+    assert says in lines[-1], everything
     assert len(lines) <= 4, everything  # click's usage error: Usage, Try, blank, Error

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +83,7 @@ def start_up(home: Path, *extra: str, env: dict[str, str] | None = None) -> Up:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
+def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
     path.mkdir()
-    yield path
+    return path

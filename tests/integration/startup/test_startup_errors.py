@@ -80,7 +80,8 @@ def test_serve_a_model_that_cannot_be_loaded(home: Path, tmp_path: Path) -> None
 
 
 def test_serve_with_several_workers_checks_the_model_first(home: Path, tmp_path: Path) -> None:
-    line = one_line_error(cnai("serve", str(tmp_path / "missing"), "--workers", "2", "--port", "0", env=clean_env(home)))
+    done = cnai("serve", str(tmp_path / "missing"), "--workers", "2", "--port", "0", env=clean_env(home))
+    line = one_line_error(done)
     assert line.startswith(f"Error: No MLflow model at {tmp_path / 'missing'}")
 
 
@@ -109,7 +110,8 @@ def test_a_port_in_use_is_reported_before_the_migrations(command: str, home: Pat
 
 
 def test_serve_reports_a_port_in_use_before_fetching_models(plane: LiveServer, home: Path, taken_port: int) -> None:
-    done = cnai("serve", "models:/nope/1", "--port", str(taken_port), env=clean_env(home, MLFLOW_TRACKING_URI=plane.url))
+    env = clean_env(home, MLFLOW_TRACKING_URI=plane.url)
+    done = cnai("serve", "models:/nope/1", "--port", str(taken_port), env=env)
     assert one_line_error(done) == f"Error: Port {taken_port} on 127.0.0.1 is in use (by another cnai?): choose --port"
 
 

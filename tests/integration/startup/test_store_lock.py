@@ -31,7 +31,8 @@ ROW = orjson.dumps({"inputs": [{"name": name, "shape": [1], "datatype": "FP64", 
 
 
 def _infer(router: str) -> httpx.Response:
-    return httpx.post(f"{router}/v2/models/wine/infer", content=ROW, headers={"content-type": "application/json"}, timeout=30)
+    headers = {"content-type": "application/json"}
+    return httpx.post(f"{router}/v2/models/wine/infer", content=ROW, headers=headers, timeout=30)
 
 
 def _deployment(up: Up) -> dict[str, object]:
