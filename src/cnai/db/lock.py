@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from cnai.db.engine import connect_failure, make_engine
-from cnai.errors import InvalidState, Unavailable
+from cnai.errors import InvalidArgument, InvalidState, Unavailable
 
 # pg_try_advisory_lock(int4, int4): 'cnai' as an int4, then this lock's number.
 PG_LOCK_KEY = {"a": 0x636E6169, "b": 1}
@@ -101,8 +101,13 @@ def held(store: str) -> StoreLock | None:
 
 
 def _acquire_file(path: Path, holder: str, url: str, hint: str) -> StoreLock:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inheritable (PEP 446): replicas never hold it
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inheritable (PEP 446): replicas never hold it
+    except OSError as exc:
+        raise InvalidArgument(
+            f"Cannot create the store's lock file {path}: {exc.strerror}: check --store or --home"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

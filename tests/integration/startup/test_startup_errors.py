@@ -95,11 +95,15 @@ def test_server_on_a_postgres_database_that_does_not_exist(home: Path) -> None:
     )
 
 
-def test_server_on_a_sqlite_path_that_cannot_be_created(home: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("command", "says"), [("server", "for the SQLite store"), ("up", "lock file")])
+def test_a_sqlite_path_that_cannot_be_created(command: str, says: str, home: Path, tmp_path: Path) -> None:
     a_file = tmp_path / "a-file"
     a_file.write_text("")
-    done = cnai("server", "--store", f"sqlite:///{a_file / 'sub' / 'cnai.db'}", "--port", "0", env=clean_env(home))
-    assert one_line_error(done).startswith(f"Error: Cannot create {a_file / 'sub'} for the SQLite store")
+    done = cnai(command, "--store", f"sqlite:///{a_file / 'sub' / 'cnai.db'}", "--port", "0", env=clean_env(home))
+    line = one_line_error(done)
+    assert line.startswith("Error: Cannot create ")
+    assert says in line
+    assert "Not a directory" in line
 
 
 @pytest.mark.parametrize("command", ["server", "up"])
