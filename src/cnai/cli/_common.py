@@ -10,6 +10,7 @@ import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from cnai.errors import CnaiError
 from cnai.settings import Settings
@@ -30,7 +31,12 @@ def build_settings(**flags: Any) -> Settings:
 
 
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]Error:[/] {message}")
+    """Print ``Error: message`` and exit with ``code``.
+
+    The message is printed as written: escaped, so a ``[...]`` in it is not read as rich markup,
+    and not wrapped, so one line stays one line for a reader, ``grep`` and the deployment
+    controller (which reports a replica's last log line as its failure)."""
+    err_console.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

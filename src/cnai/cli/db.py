@@ -40,7 +40,9 @@ def _revision(engine: Engine, action: Callable[[Engine], T]) -> T:
     """Run a migration step; an unreachable database becomes one readable error line."""
     from sqlalchemy.exc import OperationalError
 
+    from cnai.db.engine import connect_failure
+
     try:
         return action(engine)
     except OperationalError as exc:
-        raise Unavailable(f"Cannot reach the database: {str(exc.orig).strip().splitlines()[0]}") from None
+        raise Unavailable(connect_failure(engine.url, exc)) from None

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from cnai.cli._common import build_settings, fail
+from cnai.cli._common import build_settings, fail, guarded
 
 # Bound to the real stdout now: the quickstart silences mlflow's own prints around its steps.
 console = Console(file=sys.stdout)
@@ -30,12 +30,17 @@ def quickstart(
         import sklearn  # noqa: F401
     except ImportError:
         fail("The quickstart needs mlflow and scikit-learn: run `make venv` (or pip install 'cnai[dev]').")
+    from cnai.db import lock as store_lock
     from cnai.errors import CnaiError
     from cnai.quickstart import story, summary
 
     settings = build_settings(home=home)
+    # Before anything is reset: a `cnai up` running on this home keeps its resources and
+    # replicas, and the quickstart says so. Its private `cnai up` is handed the lock.
+    lock = guarded(lambda: store_lock.acquire(f"sqlite:///{settings.home / 'cnai.db'}", holder="cnai quickstart"))
     try:
-        outcome = story.run(settings.home, console)
+        with lock:
+            outcome = story.run(settings.home, console)
     except CnaiError as exc:
         fail(f"{exc.message}\n  The control plane's log: {settings.home / 'quickstart' / 'cnai-up.log'}")
         return

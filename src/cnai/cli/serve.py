@@ -82,16 +82,21 @@ def serve(
         "max_header_bytes": max_header_bytes,
     }
     try:
-        settings = ServeSettings(**{k: v for k, v in flags.items() if v is not None})
+        # guarded: a few fields (--max-memory) raise cnai's own InvalidArgument, which pydantic passes through.
+        settings = guarded(lambda: ServeSettings(**{k: v for k, v in flags.items() if v is not None}))
     except ValidationError as exc:
         first = exc.errors()[0]
         fail(f"Invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
         raise  # unreachable
-    specs = guarded(lambda: [parse_model_arg(m) for m in settings.models])
-    names = ", ".join(s.name for s in specs)
-    console.print(
-        f"[bold]cnai serve[/] {names} on [cyan]http://{settings.host}:{settings.port}[/]  "
-        f"workers={settings.workers} batching={'on' if settings.batching else 'off'}  "
-        f"inference log={'off' if not settings.inference_log else settings.event_bus}"
-    )
-    guarded(lambda: run_server(settings))
+    names = ", ".join(s.name for s in guarded(lambda: [parse_model_arg(m) for m in settings.models]))
+
+    def banner(settings: ServeSettings) -> None:
+        console.print(
+            f"[bold]cnai serve[/] {names} on [cyan]http://{settings.host}:{settings.port}[/]  "
+            f"workers={settings.workers} batching={'on' if settings.batching else 'off'}  "
+            f"inference log={'off' if not settings.inference_log else settings.event_bus}"
+        )
+
+    # The banner comes once the port accepts connections (with several workers: once the models
+    # are fetched and checked); a start that fails prints only its error.
+    guarded(lambda: run_server(settings, on_ready=banner))

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from cnai.cli._common import build_settings, console, guarded
+from cnai.settings import Settings
 
 
 def server(
@@ -79,12 +80,16 @@ def server(
         webhook_allowlist=webhook_allowlist,
     )
     guarded(settings.check_bind_is_safe)
+    # The banner comes once the port accepts connections: a start that fails prints only its error.
+    guarded(lambda: serve(settings, on_ready=_banner))
+
+
+def _banner(settings: Settings) -> None:
     console.print(
         f"[bold]cnai server[/] on [cyan]http://{settings.host}:{settings.port}[/]  "
         f"store=[green]{_redact(settings.store)}[/]  artifacts=[green]{settings.artifacts}[/]"
     )
     console.print(f"  export MLFLOW_TRACKING_URI=http://{settings.host}:{settings.port}")
-    guarded(lambda: serve(settings))
 
 
 def _redact(url: str) -> str:

@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from cnai.cli._common import build_settings, console, guarded
+from cnai.cli.server import _redact
+from cnai.settings import Settings
 
 
 def up(
@@ -73,6 +75,11 @@ def up(
         webhook_allowlist=webhook_allowlist,
     )
     guarded(settings.check_bind_is_safe)
+    # The banner comes once the port accepts connections: a start that fails prints only its error.
+    guarded(lambda: serve(settings, with_controllers=True, on_ready=_banner))
+
+
+def _banner(settings: Settings) -> None:
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"[bold]cnai up[/]  control plane on [cyan]{base}[/]")
     console.print(f"  web UI                {base}/")
@@ -81,8 +88,7 @@ def up(
         f"  resources             cnai apply -f spec.yaml   ·   cnai get deployments   ·   {base}/api/v1/resources/deployments"
     )
     console.print(f"  metrics               {base}/metrics")
-    console.print(f"  store                 {settings.store}")
+    console.print(f"  store                 {_redact(settings.store)}")
     console.print(f"  artifacts             {settings.artifacts}")
     console.print(f"  event bus             {settings.event_bus}")
     console.print("  Ctrl-C to stop.")
-    guarded(lambda: serve(settings, with_controllers=True))

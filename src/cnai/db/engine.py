@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from cnai.errors import InvalidArgument
+from cnai.errors import InvalidArgument, Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -43,7 +44,13 @@ def make_engine(url: str) -> Engine:
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     in_memory = not database or database == ":memory:"
     if database and not in_memory:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidArgument(
+                f"Cannot create {folder} for the SQLite store: {exc.strerror}: choose --store or --home"
+            ) from None
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
     if in_memory:
         kwargs["poolclass"] = NullPool
@@ -65,6 +72,36 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def ensure_reachable(engine: Engine) -> None:
+    """Connect once; a store that cannot be reached or opened is one line saying why and what to do
+    (``Unavailable``), instead of a driver traceback at the first query."""
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        raise Unavailable(connect_failure(engine.url, exc)) from None
+
+
+def connect_failure(url: URL, exc: BaseException) -> str:
+    """A failed connection to ``url`` as one sentence a user can act on."""
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split())  # the driver's message, on one line
+    if url.get_backend_name() == "sqlite":
+        return f"Cannot open the SQLite store {url.database}: {text}: check --store or --home"
+    host, port, user, db = url.host or "localhost", url.port or 5432, url.username or "postgres", url.database
+    where = f"{host}:{port}"
+    if f'database "{db}" does not exist' in text:
+        flags = f"-h {host}" + (f" -p {port}" if port != 5432 else "") + f" -U {user}"
+        return f"PostgreSQL database '{db}' does not exist on {where}: create it with `createdb {flags} {db}`"
+    if f'role "{user}" does not exist' in text:
+        return f"PostgreSQL on {where} has no user '{user}': create it (createuser) or fix the user in --store"
+    if "password authentication failed" in text or "no password supplied" in text:
+        return f"PostgreSQL on {where} refused user '{user}': check the user and password in --store"
+    if "Connection refused" in text:
+        return f"No PostgreSQL answers on {where} (connection refused): start it, or fix the host and port in --store"
+    return f"Cannot connect to PostgreSQL on {where}: {text}"
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from cnai.db.engine import ensure_reachable
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -19,7 +21,9 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; a no-op when it is already there."""
+    """Bring the schema to ``revision``; a no-op when it is already there. A store that cannot be
+    reached raises ``Unavailable`` with one line saying what to do (see ``ensure_reachable``)."""
+    ensure_reachable(engine)
     command.upgrade(alembic_config(engine), revision)
 
 

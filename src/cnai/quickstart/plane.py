@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from cnai.db import lock as store_lock
 from cnai.errors import Unavailable
 
 T = TypeVar("T")
@@ -29,12 +30,19 @@ class PrivatePlane:
         cmd = [sys.executable, "-m", "cnai.cli.main", "up", "--host", "127.0.0.1", "--port", str(port)]
         cmd += ["--store", f"sqlite:///{home / 'cnai.db'}", "--artifacts", (home / "artifacts").as_uri()]
         cmd += ["--event-bus", event_bus, "--log-level", "warning"]
+<<<<<<< HEAD
         # The drift monitor's action retrains with this very interpreter. The plane is the user's
         # own (loopback, no token: its caller is the anonymous admin), so it opts in to command
         # actions for that one program and nothing else.
         cmd += ["--allow-command-actions", "--command-allowlist", sys.executable]
+=======
+        # The store lock this process took (cnai.db.lock) goes to the child, which adopts it: no
+        # moment without it in which another `cnai up` could start on this store.
+        lock = store_lock.held(f"sqlite:///{home / 'cnai.db'}")
+        handed = (lock.fd,) if lock is not None and lock.fd is not None else ()
+>>>>>>> startup
         self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, pass_fds=handed)
         self.http = httpx.Client(base_url=self.url, timeout=30)
 
     def __enter__(self) -> PrivatePlane:
@@ -53,13 +61,22 @@ class PrivatePlane:
     def wait_ready(self, timeout: float = 60) -> None:
         def healthy() -> bool:
             if self.proc.poll() is not None:
-                raise Unavailable(f"`cnai up` exited early; see {self.log_path}")
+                raise Unavailable(f"`cnai up` exited early: {self._last_line()}")
             try:
                 return self.http.get("/health", timeout=1).status_code == 200
             except httpx.TransportError:
                 return False
 
         wait_for(healthy, timeout, f"`cnai up` did not answer in {timeout:.0f}s; see {self.log_path}")
+
+    def _last_line(self) -> str:
+        """What `cnai up` said last: its error, on one line (see cnai.cli._common.fail)."""
+        self._log.flush()
+        try:
+            lines = [line.strip() for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            lines = []
+        return lines[-1].removeprefix("Error: ") if lines else "no output"
 
     def apply(self, kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         doc = {"apiVersion": "cnai.io/v1", "kind": kind, "metadata": {"name": name}, "spec": spec}

@@ -126,7 +126,9 @@ class ModelRepository:
                 raise
             except Exception as exc:
                 entry.state, entry.reason = ("READY" if entry.loaded else "UNAVAILABLE"), str(exc)
-                log.exception("loading model %s failed", name)
+                # The error goes to the caller (one line at startup, the HTTP answer, the index's
+                # reason); the traceback only with --log-level debug.
+                log.debug("loading model %s failed", name, exc_info=True)
                 raise Unavailable(f"Model {name!r} failed to load: {exc}") from exc
             self._attach(new)
             old, entry.loaded = entry.loaded, new

@@ -45,10 +45,14 @@ def fetch_model(uri: str, tracking_uri: str, cache_dir: Path) -> tuple[Path, str
     if not match:
         path = Path(uri.removeprefix("file://")).expanduser()
         if not (path / "MLmodel").is_file():
-            raise NotFound(f"No MLflow model at {path} (no MLmodel file)")
+            raise NotFound(
+                f"No MLflow model at {path} (no MLmodel file): "
+                "give a directory saved by mlflow's save_model, or models:/NAME/VERSION"
+            )
         return path, LOCAL_VERSION
     if not tracking_uri:
         raise InvalidArgument(f"{uri} needs a control plane: set CNAI_TRACKING_URI or MLFLOW_TRACKING_URI")
+    _check_reachable(tracking_uri)
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
@@ -67,8 +71,40 @@ def fetch_model(uri: str, tracking_uri: str, cache_dir: Path) -> tuple[Path, str
         return _model_root(dest), str(version)
     except MlflowException as exc:
         if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-            raise NotFound(f"{uri}: {exc.message}") from None
-        raise Unavailable(f"Could not fetch {uri} from {tracking_uri}: {exc.message}") from None
+            what = f"alias {alias!r}" if version is None else f"version {version}"
+            raise NotFound(
+                f"Model {name!r} {what} not found in the registry at {tracking_uri}: check `cnai models list`"
+            ) from None
+        message = " ".join(str(exc.message).split())
+        raise Unavailable(f"Could not fetch {uri} from {tracking_uri}: {message}") from None
+
+
+def check_model(spec: ModelSpec, tracking_uri: str, cache_dir: Path) -> None:
+    """Fail now, with one line, if ``spec`` cannot be fetched or is not an MLflow model (what
+    a server with several worker processes checks before starting them)."""
+    import yaml
+
+    from cnai.serving.runtimes import read_model_dir
+
+    path, _ = fetch_model(spec.uri, tracking_uri, cache_dir)
+    try:
+        read_model_dir(path)
+    except yaml.YAMLError as exc:
+        raise InvalidArgument(f"{path / 'MLmodel'} is not valid YAML: {' '.join(str(exc).split())}") from None
+
+
+def _check_reachable(tracking_uri: str) -> None:
+    """One quick request first: the mlflow client retries a refused connection for a minute or
+    more, printing a warning per try, before it gives up with a long message."""
+    import httpx
+
+    try:
+        httpx.get(f"{tracking_uri.rstrip('/')}/health", timeout=5)
+    except httpx.TransportError as exc:
+        raise Unavailable(
+            f"No control plane answers at {tracking_uri} ({exc or type(exc).__name__}): "
+            "start it with `cnai up`, or point CNAI_TRACKING_URI (or MLFLOW_TRACKING_URI) at it"
+        ) from None
 
 
 def _model_root(dest: Path) -> Path:

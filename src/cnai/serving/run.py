@@ -11,11 +11,14 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 
 import uvicorn
 
+from cnai import listen
 from cnai.http_transport import TransportLimits, http_protocol
 from cnai.serving.app import ServingApp, create_app
+from cnai.serving.resolve import check_model, parse_model_arg
 from cnai.serving.settings import ServeSettings
 
 
@@ -58,12 +61,35 @@ def app_from_env() -> ServingApp:
     return create_app(settings)
 
 
-def serve(settings: ServeSettings) -> None:
+def serve(settings: ServeSettings, *, on_ready: Callable[[ServeSettings], None] | None = None) -> None:
+    """Serve until Ctrl-C or SIGTERM.
+
+    The start is ordered so that a mistake is one line (a ``CnaiError``) before anything claims
+    to be up: the port first (before any download), then the models, then ``on_ready`` (the
+    banner, with port 0 replaced by the real port) once connections are accepted. With one
+    process the app is started here rather than in uvicorn's lifespan, which would log a
+    traceback and exit with its own lines; with several, each worker loads its models, so they
+    are fetched and checked here first.
+    """
     configure_logging(settings)
+    sock = listen.bind(settings.host, settings.port)
+    if listen.bound_port(sock) != settings.port:
+        settings = settings.model_copy(update={"port": listen.bound_port(sock)})
+    ready = (lambda: on_ready(settings)) if on_ready is not None else None
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), **_uvicorn_options(settings))  # type: ignore[arg-type]
+        app = create_app(settings)
+        options = {**_uvicorn_options(settings), "lifespan": "off"}  # startup/shutdown: before/after
+        listen.run(app, sock, options, before=app.startup, after=app.shutdown, on_ready=ready)
         return
+    try:
+        if not settings.lazy:
+            for spec in [parse_model_arg(m) for m in settings.models]:
+                check_model(spec, settings.tracking_uri, settings.home / "serving-cache")
+    finally:
+        sock.close()  # uvicorn binds it again for its workers, right away
     os.environ.update(settings.to_env())
+    if ready is not None:
+        ready()
     # Workers share their metrics through files in this directory (see metrics.py); it must be
     # empty at start, or counts of an earlier server would be added in.
     with tempfile.TemporaryDirectory(prefix="cnai-serve-metrics-") as metrics_dir:

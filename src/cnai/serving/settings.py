@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,7 +57,7 @@ class ServeSettings(BaseSettings):
     log_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     log_queue_size: int = Field(default=10_000, ge=1)
     access_log: bool = False
-    log_level: str = "warning"
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "warning"
     home: Path = Field(default=Path("~/.cnai"), validation_alias=AliasChoices("CNAI_SERVE_HOME", "CNAI_HOME"))
     tracking_uri: str = Field(
         default="",
