@@ -30,17 +30,14 @@ class PrivatePlane:
         cmd = [sys.executable, "-m", "cnai.cli.main", "up", "--host", "127.0.0.1", "--port", str(port)]
         cmd += ["--store", f"sqlite:///{home / 'cnai.db'}", "--artifacts", (home / "artifacts").as_uri()]
         cmd += ["--event-bus", event_bus, "--log-level", "warning"]
-<<<<<<< HEAD
         # The drift monitor's action retrains with this very interpreter. The plane is the user's
         # own (loopback, no token: its caller is the anonymous admin), so it opts in to command
         # actions for that one program and nothing else.
         cmd += ["--allow-command-actions", "--command-allowlist", sys.executable]
-=======
         # The store lock this process took (cnai.db.lock) goes to the child, which adopts it: no
         # moment without it in which another `cnai up` could start on this store.
         lock = store_lock.held(f"sqlite:///{home / 'cnai.db'}")
         handed = (lock.fd,) if lock is not None and lock.fd is not None else ()
->>>>>>> startup
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, pass_fds=handed)
         self.http = httpx.Client(base_url=self.url, timeout=30)
