@@ -37,6 +37,16 @@ def serve(
     access_log: bool = typer.Option(None, "--access-log", help="Write a JSON access log line per request."),
     home: Path = typer.Option(None, help="Root for embedded defaults. [env: CNAI_HOME]"),
     log_level: str = typer.Option(None, help="debug, info, warning or error. [default: warning]"),
+    auth_token: str = typer.Option(
+        None,
+        help="Require this bearer token (or basic-auth password) on every route but health. [env: CNAI_SERVE_AUTH_TOKEN]",
+    ),
+    insecure: bool = typer.Option(None, "--insecure", help="Allow a non-loopback bind without a token."),
+    allowed_hosts: str = typer.Option(
+        None,
+        help="Comma-separated Host names to answer besides loopback, IP addresses and the bind address; '*' any. "
+        "[env: CNAI_SERVE_ALLOWED_HOSTS]",
+    ),
 ) -> None:
     """Serve MLflow models over the Open Inference Protocol v2 (tritonclient, KServe) and MLflow's /invocations.
 
@@ -45,6 +55,7 @@ def serve(
     """
     from pydantic import ValidationError
 
+    from cnai.serving.guard import check_serve_bind
     from cnai.serving.resolve import parse_model_arg
     from cnai.serving.run import serve as run_server
     from cnai.serving.settings import ServeSettings
@@ -66,6 +77,9 @@ def serve(
         "access_log": access_log,
         "home": home,
         "log_level": log_level,
+        "auth_token": auth_token,
+        "insecure": insecure,
+        "allowed_hosts": allowed_hosts,
     }
     try:
         settings = ServeSettings(**{k: v for k, v in flags.items() if v is not None})
@@ -73,6 +87,7 @@ def serve(
         first = exc.errors()[0]
         fail(f"Invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
         raise  # unreachable
+    guarded(lambda: check_serve_bind(settings))  # before any model is resolved or loaded
     specs = guarded(lambda: [parse_model_arg(m) for m in settings.models])
     names = ", ".join(s.name for s in specs)
     console.print(

@@ -1,0 +1,122 @@
+"""The audit log: every write the control plane was asked for (who, role, what, outcome, when).
+
+Entries are recorded in memory on the request path (an append under a lock) and written in
+batches by a background thread, every ``interval_s`` and on :meth:`AuditLog.close` (the app's
+shutdown, else interpreter exit): a tracking client logging thousands of metrics per second must
+not pay a database commit per request. The price is that a crash (kill -9) loses at most the
+last interval's entries; a database that is down keeps them queued, up to ``max_pending``,
+after which the oldest are dropped and counted in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import weakref
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from cnai.db.engine import read_tx, write_tx
+from cnai.db.schema import audit_log
+
+log = logging.getLogger("cnai.audit")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    ts: int  # ms since the epoch
+    principal: str
+    role: str
+    method: str
+    path: str
+    status: int
+    request_id: str
+    client: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class AuditLog:
+    def __init__(self, engine: Engine, *, interval_s: float = 1.0, max_pending: int = 100_000) -> None:
+        self.engine = engine
+        self.interval_s = interval_s
+        self.max_pending = max_pending
+        self.dropped = 0
+        self._pending: deque[AuditEntry] = deque()
+        self._lock = threading.Lock()  # guards _pending and _thread
+        self._flush_lock = threading.Lock()  # one batch in flight at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        _live.add(self)
+
+    def record(self, entry: AuditEntry) -> None:
+        """Queue one entry (cheap: called on the request path)."""
+        with self._lock:
+            if len(self._pending) >= self.max_pending:
+                self._pending.popleft()
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 10_000 == 0:
+                    log.warning("audit log: %d entries dropped (the store is not accepting writes)", self.dropped)
+            self._pending.append(entry)
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._run, name="cnai-audit", daemon=True)
+                self._thread.start()
+
+    def flush(self) -> int:
+        """Write what is queued, in one transaction; returns the number written."""
+        with self._flush_lock:
+            with self._lock:
+                batch = list(self._pending)
+                self._pending.clear()
+            if not batch:
+                return 0
+            try:
+                with write_tx(self.engine) as conn:
+                    conn.execute(insert(audit_log), [e.to_dict() for e in batch])
+            except Exception:
+                log.exception("audit log: could not write %d entries; will retry", len(batch))
+                with self._lock:  # back in front, oldest first, within the bound
+                    room = self.max_pending - len(self._pending)
+                    self.dropped += max(0, len(batch) - room)
+                    self._pending.extendleft(reversed(batch[-room:] if room > 0 else []))
+                return 0
+            return len(batch)
+
+    def recent(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest ``limit`` entries, newest first, including those still queued."""
+        self.flush()
+        columns = [audit_log.c[name] for name in AuditEntry.__dataclass_fields__]
+        with read_tx(self.engine) as conn:
+            rows = conn.execute(select(*columns).order_by(audit_log.c.id.desc()).limit(limit)).all()
+        return [AuditEntry(**row._asdict()) for row in rows]
+
+    def close(self) -> None:
+        """Stop the flusher and write what is left."""
+        self._stop.set()
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=10)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.flush()
+
+
+# Logs not closed by an app shutdown (tests run servers without lifespan) flush at exit.
+_live: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:
+    for audit in list(_live):
+        try:
+            audit.close()
+        except Exception:  # exiting anyway; one store's failure must not hide the others'
+            log.exception("audit log: final flush failed")
