@@ -78,8 +78,9 @@ class AuditLog:
             try:
                 with write_tx(self.engine) as conn:
                     conn.execute(insert(audit_log), [e.to_dict() for e in batch])
-            except Exception:
-                log.exception("audit log: could not write %d entries; will retry", len(batch))
+            except Exception as exc:  # the store is down or gone: keep the entries, say it in one line
+                first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+                log.warning("audit log: could not write %d entries, will retry: %s", len(batch), first)
                 with self._lock:  # back in front, oldest first, within the bound
                     room = self.max_pending - len(self._pending)
                     self.dropped += max(0, len(batch) - room)
@@ -96,7 +97,8 @@ class AuditLog:
         return [AuditEntry(**row._asdict()) for row in rows]
 
     def close(self) -> None:
-        """Stop the flusher and write what is left."""
+        """Stop the flusher and write what is left (what cannot be written is dropped, logged)."""
+        _live.discard(self)
         self._stop.set()
         with self._lock:
             thread, self._thread = self._thread, None
@@ -116,7 +118,4 @@ _live: weakref.WeakSet[AuditLog] = weakref.WeakSet()
 @atexit.register
 def _flush_all() -> None:
     for audit in list(_live):
-        try:
-            audit.close()
-        except Exception:  # exiting anyway; one store's failure must not hide the others'
-            log.exception("audit log: final flush failed")
+        audit.close()
