@@ -57,10 +57,12 @@ def test_cross_site_text_plain_post_cannot_move_an_alias(server: LiveServer, win
         # What a form or fetch() on evil.example sends: Origin set, a CORS-safelisted type.
         attack = browser.post(ALIAS, content=body, headers={**plain, "Origin": EVIL, "Sec-Fetch-Site": "cross-site"})
         assert attack.status_code == 403
-        assert attack.json()["error_code"] == "PERMISSION_DENIED" and "evil.example" in attack.json()["message"]
+        assert attack.json()["error_code"] == "PERMISSION_DENIED"
+        assert "evil.example" in attack.json()["message"]
         # Without Origin (a client that strips it), text/plain is still no JSON request.
         no_origin = browser.post(ALIAS, content=body, headers=plain)
-        assert no_origin.status_code == 415 and no_origin.json()["error_code"] == "BAD_REQUEST"
+        assert no_origin.status_code == 415
+        assert no_origin.json()["error_code"] == "BAD_REQUEST"
         # fetch() with a Blob body sends no Content-Type at all.
         assert browser.post(ALIAS, content=body).status_code == 415
         # JSON marked cross-site by the browser (a CORS request that would need a preflight).
@@ -86,7 +88,8 @@ def test_foreign_origin_cannot_delete(server: LiveServer, wine: tuple[MlflowClie
         gone = browser.request("DELETE", "/api/2.0/mlflow/registered-models/delete", json={"name": name})
         assert gone.status_code == 403
         v1 = browser.delete("/api/v1/resources/deployments/anything")
-        assert v1.status_code == 403 and v1.json()["code"] == "PERMISSION_DENIED"
+        assert v1.status_code == 403
+        assert v1.json()["code"] == "PERMISSION_DENIED"
     assert client.get_experiment(exp_id).lifecycle_stage == "active"
     assert client.get_registered_model(name).name == name
     with httpx.Client(base_url=server.url, headers={"Origin": server.url}) as own_page:
@@ -99,11 +102,13 @@ def test_a_rebinding_host_is_refused(server: LiveServer, wine: tuple[MlflowClien
     port = server.url.rsplit(":", 1)[1]
     with httpx.Client(base_url=server.url, headers={"Host": f"evil.example:{port}"}) as rebound:
         read = rebound.get("/api/2.0/mlflow/registered-models/get", params={"name": name})
-        assert read.status_code == 400 and "evil.example" in read.json()["message"]
+        assert read.status_code == 400
+        assert "evil.example" in read.json()["message"]
         write = rebound.post(ALIAS, json={"name": name, "alias": "champion", "version": "2"})
         assert write.status_code == 400
         ui = rebound.get("/")
-        assert ui.status_code == 400 and ui.headers["content-type"].startswith("text/html")
+        assert ui.status_code == 400
+        assert ui.headers["content-type"].startswith("text/html")
         assert rebound.get("/api/v1/resources/deployments").json()["code"] == "BAD_REQUEST"
     assert champion(client, name) == "1"
     for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):

@@ -85,7 +85,8 @@ def test_without_a_token_only_health_answers(plane: Plane) -> None:
         assert denied.json()["error_code"] == "UNAUTHENTICATED"
         assert {"Bearer", "Basic"} <= {v.split()[0] for v in denied.headers.get_list("www-authenticate")}
         page = anonymous.get("/")  # the UI asks the browser to prompt for the token
-        assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
+        assert page.status_code == 401
+        assert page.headers["content-type"].startswith("text/html")
         assert anonymous.get("/metrics").status_code == 401
 
 
@@ -100,11 +101,13 @@ def test_reader_reads_but_cannot_write(plane: Plane, monkeypatch: pytest.MonkeyP
     with plane.http("reader") as reader:
         put = reader.put("/api/v1/resources/deployments/wine", json=DEPLOYMENT)
         assert put.status_code == 403
-        assert put.json()["code"] == "PERMISSION_DENIED" and "editor" in put.json()["error"]
+        assert put.json()["code"] == "PERMISSION_DENIED"
+        assert "editor" in put.json()["error"]
         assert reader.get("/api/v1/resources/deployments").status_code == 200
         assert reader.get("/api/v1/resources/deployments/wine").status_code == 404  # nothing was written
         upload = reader.put("/api/2.0/mlflow-artifacts/artifacts/0/x.txt", content=b"x")
-        assert upload.status_code == 403 and upload.json()["error_code"] == "PERMISSION_DENIED"
+        assert upload.status_code == 403
+        assert upload.json()["error_code"] == "PERMISSION_DENIED"
 
 
 def test_editor_writes_runs_and_resources(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,7 +129,8 @@ def test_editor_writes_runs_and_resources(plane: Plane, monkeypatch: pytest.Monk
         )
         assert answer.status_code == 200
         for admin_only in (editor.get("/api/v1/audit"), editor.get("/api/v1/tokens")):
-            assert admin_only.status_code == 403 and admin_only.json()["code"] == "PERMISSION_DENIED"
+            assert admin_only.status_code == 403
+            assert admin_only.json()["code"] == "PERMISSION_DENIED"
         assert editor.post("/api/v1/tokens", json={"name": "mine", "role": "admin"}).status_code == 403
 
 
@@ -158,7 +162,8 @@ def test_revoked_elsewhere_is_refused_after_the_cache_ttl(plane: Plane) -> None:
     assert httpx.post(url, json={}, headers=headers).status_code == 200
     plane.clock.now += 2
     refused = httpx.post(url, json={}, headers=headers)
-    assert refused.status_code == 401 and refused.json()["error_code"] == "UNAUTHENTICATED"
+    assert refused.status_code == 401
+    assert refused.json()["error_code"] == "UNAUTHENTICATED"
 
 
 def test_audit_log_names_who_wrote_and_who_was_refused(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,8 +184,22 @@ def test_audit_log_names_who_wrote_and_who_was_refused(plane: Plane, monkeypatch
     assert ("reader-1", "reader", "POST", path, 403) in seen
     assert ("unauthenticated", "", "POST", path, 401) in seen
     anon = next(e for e in entries if e["request_id"] == "req-42")
-    assert anon["client"] == "127.0.0.1" and isinstance(anon["ts"], int) and anon["ts"] > 0
+    assert anon["client"] == "127.0.0.1"
+    assert isinstance(anon["ts"], int)
+    assert anon["ts"] > 0
     assert ("admin-1", "admin", "POST", "/api/v1/tokens", 201) in seen
     assert not [e for e in entries if e["method"] == "GET"]  # reads are not audited
     with plane.http("reader") as reader:
         assert reader.get("/api/v1/audit").status_code == 403
+
+
+def test_the_controllers_own_token_reads_and_nothing_more(plane: Plane) -> None:
+    """`cnai up`'s replicas download registry models with a reader token private to the process,
+    so a plane whose store holds tokens still deploys (and a leaked replica env cannot write)."""
+    internal = plane.server.server_app_plane().internal_token
+    headers = {"Authorization": f"Bearer {internal}"}
+    with httpx.Client(base_url=plane.server.url, headers=headers) as replica:
+        assert replica.get("/api/2.0/mlflow/experiments/get", params={"experiment_id": "0"}).status_code == 200
+        refused = replica.post("/api/2.0/mlflow/experiments/create", json={"name": "by-replica"})
+        assert refused.status_code == 403
+        assert "'controller' has reader" in refused.json()["message"]

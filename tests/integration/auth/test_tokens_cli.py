@@ -36,17 +36,23 @@ def test_create_list_revoke_round_trip(tmp_path: Path) -> None:
     assert TokenStore(engine).authenticate(token) == Principal("ci", Role.EDITOR)
 
     code, out = invoke("tokens", "list", "--store", store)
-    assert code == 0 and "ci" in out and "editor" in out and token.rsplit("_", 1)[1] not in out
+    assert code == 0
+    assert "ci" in out
+    assert "editor" in out
+    assert token.rsplit("_", 1)[1] not in out
     code, out = invoke("tokens", "list", "--json", "--store", store)
     assert [(t["name"], t["role"]) for t in json.loads(out)] == [("ci", "editor")]
 
     code, out = invoke("tokens", "create", "ci", "--store", store)
-    assert code == 1 and "revoke it first" in out
+    assert code == 1
+    assert "revoke it first" in out
     code, out = invoke("tokens", "revoke", "ci", "--store", store)
-    assert code == 0 and "Revoked token ci" in out
+    assert code == 0
+    assert "Revoked token ci" in out
     assert TokenStore(engine).authenticate(token) is None
     code, out = invoke("tokens", "revoke", "ci", "--store", store)
-    assert (code, out.count("\n")) == (1, 1) and "No active token named 'ci'" in out
+    assert (code, out.count("\n")) == (1, 1)
+    assert "No active token named 'ci'" in out
     code, out = invoke("tokens", "list", "--store", store)
     assert "No tokens" in out
     engine.dispose()
@@ -67,7 +73,8 @@ def test_mistakes_are_one_line(tmp_path: Path) -> None:
 def test_a_token_in_the_store_allows_a_public_bind(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, host="0.0.0.0")
     code, out = invoke("server", "--host", "0.0.0.0", "--home", str(tmp_path))
-    assert code == 1 and "cnai tokens create" in out
+    assert code == 1
+    assert "cnai tokens create" in out
     assert invoke("tokens", "create", "ops", "--role", "admin", "--store", settings.store)[0] == 0
     settings.check_bind_is_safe()  # what `cnai server` checks before it binds
 
@@ -86,10 +93,14 @@ def test_audit_command(tmp_path: Path) -> None:
         code, out = invoke("audit", "--json", "--tracking-uri", server.url, env={"CNAI_AUTH_TOKEN": admin})
         assert code == 0, out
         entries = json.loads(out)
-        assert entries[0]["principal"] == "viewer" and entries[0]["status"] == 403
+        assert entries[0]["principal"] == "viewer"
+        assert entries[0]["status"] == 403
         code, out = invoke("audit", "--limit", "5", "--tracking-uri", server.url, env={"CNAI_AUTH_TOKEN": admin})
-        assert code == 0 and "viewer" in out and "/api/2.0/mlflow/experiments/create" in out
+        assert code == 0
+        assert "viewer" in out
+        assert "/api/2.0/mlflow/experiments/create" in out
         code, out = invoke("audit", "--tracking-uri", server.url, env={"CNAI_AUTH_TOKEN": reader})
-        assert code == 1 and "needs the admin role" in out
+        assert code == 1
+        assert "needs the admin role" in out
     finally:
         server.stop()

@@ -37,7 +37,8 @@ def test_create_returns_the_token_once_and_stores_only_a_hash(engine: Engine, tm
     store = TokenStore(engine)
     info, plaintext = store.create("ci", Role.EDITOR)
     parts = split_token(plaintext)
-    assert parts is not None and parts[0] == info.token_id
+    assert parts is not None
+    assert parts[0] == info.token_id
     secret = parts[1]
     assert len(secret) >= 43  # 256 random bits
     assert store.authenticate(plaintext) == Principal("ci", Role.EDITOR)
@@ -50,7 +51,9 @@ def test_create_returns_the_token_once_and_stores_only_a_hash(engine: Engine, tm
         assert secret.encode() not in path.read_bytes(), path
     # Listing never shows a secret.
     listed = [t.to_dict() for t in store.list()]
-    assert listed == [info.to_dict()] and "token" not in listed[0] and secret not in str(listed)
+    assert listed == [info.to_dict()]
+    assert "token" not in listed[0]
+    assert secret not in str(listed)
 
 
 def test_wrong_malformed_and_unknown_tokens_are_refused(engine: Engine) -> None:
