@@ -28,7 +28,8 @@ The caller's :class:`Principal` is stored in ``scope["cnai.principal"]`` for han
 from __future__ import annotations
 
 import hmac
-import uuid
+import itertools
+import secrets
 from collections.abc import Mapping
 
 import anyio.to_thread
@@ -39,13 +40,18 @@ from cnai._clock import now_ms
 from cnai.auth.audit import AuditEntry, AuditLog
 from cnai.auth.credentials import CHALLENGE, credentials
 from cnai.auth.origin import HostCheck, OriginCheck, host_name
-from cnai.auth.policy import SAFE_METHODS, decide
+from cnai.auth.policy import SAFE_METHODS, Decision, decide
 from cnai.auth.principal import ANONYMOUS_ADMIN, SCOPE_KEY, Principal, Role
 from cnai.auth.tokens import TokenStore
 from cnai.settings import Settings
 
 BOOTSTRAP = "bootstrap"
 _UNIDENTIFIED = "unauthenticated"
+# Request ids for audited writes whose client sent none: unique per process and cheap (no
+# urandom per request, as uuid4 would take).
+_PROCESS = secrets.token_hex(4)
+_SEQUENCE = itertools.count(1)
+_MAX_DECISIONS = 4096
 
 
 class Authenticator:
@@ -119,6 +125,9 @@ class Guard:
             always_on=not settings.is_loopback and not settings.insecure,
         )
         self.audit = audit
+        # Route decisions per (method, path): the MLflow API's paths are a fixed set, so the
+        # policy's prefix walk runs once per path; bounded, because artifact paths are not.
+        self._decisions: dict[tuple[str, str], Decision] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -126,7 +135,12 @@ class Guard:
             return
         method: str = scope["method"]
         path: str = scope["path"]
-        decision = decide(method, path)
+        decision = self._decisions.get((method, path))
+        if decision is None:
+            decision = decide(method, path)
+            if len(self._decisions) >= _MAX_DECISIONS:
+                self._decisions.clear()
+            self._decisions[(method, path)] = decision
         h = _Headers(scope["headers"])
         principal: Principal | None = None
         started = now_ms() if decision.writes else 0
@@ -195,7 +209,7 @@ class Guard:
         if self.audit is None:
             return
         client = scope.get("client")
-        request_id = (h.request_id or b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        request_id = (h.request_id or b"").decode("latin-1")[:64] or f"{_PROCESS}-{next(_SEQUENCE)}"
         self.audit.record(
             AuditEntry(
                 ts=started,
