@@ -34,6 +34,7 @@ from collections.abc import Mapping
 
 import anyio.to_thread
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cnai._clock import now_ms
@@ -153,10 +154,7 @@ class Guard:
                     "add it with --allowed-hosts (CNAI_ALLOWED_HOSTS)",
                 )
             if decision.role is not None:
-                if await self.auth.enabled():
-                    principal = await self.auth.identify(h.authorization)
-                else:
-                    principal = ANONYMOUS_ADMIN
+                principal = await self._identify(h.authorization)
             if method not in SAFE_METHODS and not self.origins.allows(h.origin, h.host, h.fetch_site):
                 origin = (h.origin or b"").decode("latin-1") or "(cross-site)"
                 raise _Refusal(
@@ -204,6 +202,16 @@ class Guard:
             await self.app(scope, receive, send_status)
         finally:
             self._record(scope, h, principal, status, started)
+
+    async def _identify(self, authorization: bytes | None) -> Principal | None:
+        try:
+            if not await self.auth.enabled():
+                return ANONYMOUS_ADMIN
+            return await self.auth.identify(authorization)
+        except SQLAlchemyError:  # a cache miss met a store that is down: the client may retry
+            raise _Refusal(
+                503, "TEMPORARILY_UNAVAILABLE", "The metadata store is busy or unreachable; retry shortly"
+            ) from None
 
     def _record(self, scope: Scope, h: _Headers, principal: Principal | None, status: int, started: int) -> None:
         if self.audit is None:
