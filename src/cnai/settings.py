@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     allowed_origins: str = Field(
         default="", description="Comma-separated browser origins allowed to call the API, besides the server's own."
     )
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a process trusts its cached token lookups: a revoked token is refused within this time.",
+    )
 
     # ---- what specs may reach beyond the server's own data (admin opt-ins) --------------------
     allow_command_actions: bool = Field(
@@ -92,11 +97,16 @@ class Settings(BaseSettings):
         return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
 
     def check_bind_is_safe(self) -> None:
-        """Refuse to expose an unauthenticated server beyond this machine."""
+        """Refuse to expose an unauthenticated server beyond this machine: a non-loopback bind needs
+        a bootstrap token, or active tokens in the store (``cnai tokens create``), or --insecure."""
         from cnai.errors import InvalidArgument
 
-        if not self.is_loopback and not self.auth_token and not self.insecure:
+        if self.is_loopback or self.auth_token or self.insecure:
+            return
+        from cnai.auth.tokens import store_has_active_tokens
+
+        if not store_has_active_tokens(self.store):
             raise InvalidArgument(
-                f"Refusing to bind {self.host} without authentication: set CNAI_AUTH_TOKEN "
-                "(or --auth-token), or pass --insecure to accept the risk."
+                f"Refusing to bind {self.host} without authentication: create a token with `cnai tokens create`, "
+                "set CNAI_AUTH_TOKEN (or --auth-token), or pass --insecure to accept the risk."
             )

@@ -15,6 +15,7 @@ from cnai.cli import resources as resources_cmd
 from cnai.cli import runs as runs_cmd
 from cnai.cli import serve as serve_cmd
 from cnai.cli import server as server_cmd
+from cnai.cli import tokens as tokens_cmd
 from cnai.cli import up as up_cmd
 
 app = typer.Typer(
@@ -55,6 +56,8 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(experiments_cmd.app, name="experiments")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(tokens_cmd.app, name="tokens")
+app.command("audit")(tokens_cmd.audit)
 # Other command groups (serve, drift, ...) register themselves here, one line each.
 
 

@@ -46,6 +46,16 @@ def serve(
     header_timeout: float = typer.Option(None, min=0, help="Seconds a client has to send its headers. [default: 10]"),
     body_timeout: float = typer.Option(None, min=0, help="Longest pause while a body is sent. [default: 60]"),
     max_header_bytes: int = typer.Option(None, min=1024, help="Largest request line plus headers. [default: 65536]"),
+    auth_token: str = typer.Option(
+        None,
+        help="Require this bearer token (or basic-auth password) on every route but health. [env: CNAI_SERVE_AUTH_TOKEN]",
+    ),
+    insecure: bool = typer.Option(None, "--insecure", help="Allow a non-loopback bind without a token."),
+    allowed_hosts: str = typer.Option(
+        None,
+        help="Comma-separated Host names to answer besides loopback, IP addresses and the bind address; '*' any. "
+        "[env: CNAI_SERVE_ALLOWED_HOSTS]",
+    ),
 ) -> None:
     """Serve MLflow models over the Open Inference Protocol v2 (tritonclient, KServe) and MLflow's /invocations.
 
@@ -54,6 +64,7 @@ def serve(
     """
     from pydantic import ValidationError
 
+    from cnai.serving.guard import check_serve_bind
     from cnai.serving.resolve import parse_model_arg
     from cnai.serving.run import serve as run_server
     from cnai.serving.settings import ServeSettings
@@ -80,6 +91,9 @@ def serve(
         "header_timeout_seconds": header_timeout,
         "body_timeout_seconds": body_timeout,
         "max_header_bytes": max_header_bytes,
+        "auth_token": auth_token,
+        "insecure": insecure,
+        "allowed_hosts": allowed_hosts,
     }
     try:
         # guarded: a few fields (--max-memory) raise cnai's own InvalidArgument, which pydantic passes through.
@@ -88,6 +102,7 @@ def serve(
         first = exc.errors()[0]
         fail(f"Invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
         raise  # unreachable
+    guarded(lambda: check_serve_bind(settings))  # before any model is resolved or loaded
     names = ", ".join(s.name for s in guarded(lambda: [parse_model_arg(m) for m in settings.models]))
 
     def banner(settings: ServeSettings) -> None:

@@ -9,10 +9,20 @@ import typer
 from cnai.cli._common import build_settings, console, guarded
 from cnai.settings import Settings
 
+ALLOWED_HOSTS_HELP = (
+    "Comma-separated Host names to answer besides loopback, IP addresses and the bind address; "
+    "'*' any (only behind a proxy that checks Host). [env: CNAI_ALLOWED_HOSTS]"
+)
+ALLOWED_ORIGINS_HELP = (
+    "Comma-separated browser origins (https://app.example.com) allowed to write, besides the server's own. "
+    "[env: CNAI_ALLOWED_ORIGINS]"
+)
+
 
 def server(
     host: str = typer.Option(
-        None, help="Address to bind. Non-loopback needs --auth-token or --insecure. [default: 127.0.0.1]"
+        None,
+        help="Address to bind. Non-loopback needs a token (--auth-token or `cnai tokens create`) or --insecure. [default: 127.0.0.1]",
     ),
     port: int = typer.Option(None, help="Port to listen on. [default: 8080]"),
     store: str = typer.Option(
@@ -30,6 +40,8 @@ def server(
     ),
     insecure: bool = typer.Option(None, "--insecure", help="Allow a non-loopback bind without authentication."),
     s3_endpoint_url: str = typer.Option(None, help="Endpoint of an S3-compatible store (MinIO, moto, ...)."),
+    allowed_hosts: str = typer.Option(None, help=ALLOWED_HOSTS_HELP),
+    allowed_origins: str = typer.Option(None, help=ALLOWED_ORIGINS_HELP),
     log_level: str = typer.Option(None, help="debug, info, warning or error. [default: info]"),
     # ---- what specs may make the server do (admin opt-ins; see cnai.resources.admission) ----
     allow_command_actions: bool = typer.Option(
@@ -72,6 +84,8 @@ def server(
         workers=workers,
         auth_token=auth_token,
         insecure=insecure,
+        allowed_hosts=allowed_hosts,
+        allowed_origins=allowed_origins,
         s3_endpoint_url=s3_endpoint_url,
         log_level=log_level,
         allow_command_actions=allow_command_actions,

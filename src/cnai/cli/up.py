@@ -7,13 +7,14 @@ from pathlib import Path
 import typer
 
 from cnai.cli._common import build_settings, console, guarded
-from cnai.cli.server import _redact
+from cnai.cli.server import ALLOWED_HOSTS_HELP, ALLOWED_ORIGINS_HELP, _redact
 from cnai.settings import Settings
 
 
 def up(
     host: str = typer.Option(
-        None, help="Address to bind. Non-loopback needs --auth-token or --insecure. [default: 127.0.0.1]"
+        None,
+        help="Address to bind. Non-loopback needs a token (--auth-token or `cnai tokens create`) or --insecure. [default: 127.0.0.1]",
     ),
     port: int = typer.Option(None, help="Control-plane port. [default: 8080]"),
     home: Path = typer.Option(None, help="Root for embedded defaults. [env: CNAI_HOME; default: ~/.cnai]"),
@@ -26,6 +27,8 @@ def up(
     ),
     auth_token: str = typer.Option(None, help="Require this bearer token. [env: CNAI_AUTH_TOKEN]"),
     insecure: bool = typer.Option(None, "--insecure", help="Allow a non-loopback bind without authentication."),
+    allowed_hosts: str = typer.Option(None, help=ALLOWED_HOSTS_HELP),
+    allowed_origins: str = typer.Option(None, help=ALLOWED_ORIGINS_HELP),
     log_level: str = typer.Option(None, help="debug, info, warning or error. [default: info]"),
     # ---- what specs may make the server do (admin opt-ins; see cnai.resources.admission) ----
     allow_command_actions: bool = typer.Option(
@@ -68,6 +71,8 @@ def up(
         event_bus=event_bus,
         auth_token=auth_token,
         insecure=insecure,
+        allowed_hosts=allowed_hosts,
+        allowed_origins=allowed_origins,
         log_level=log_level,
         allow_command_actions=allow_command_actions,
         command_allowlist=command_allowlist,

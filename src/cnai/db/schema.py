@@ -350,3 +350,33 @@ feedback = Table(
     Column("received_at", BigInteger, nullable=False),
     Index("ix_feedback_received_at", "received_at"),
 )
+
+# ---- who may call (cnai.auth) ------------------------------------------------------------------
+# Named API tokens. Only a SHA-256 of the token's secret part is stored (see cnai.auth.tokens for
+# why a fast hash is enough); a revoked token keeps its row until its name is reused.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),  # the public part of cnai_<id>_<secret>
+    Column("name", String(63), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # reader, editor, admin
+    Column("secret_sha256", String(64), nullable=False),  # hex
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+)
+
+# Every write the control plane was asked for, allowed or refused; appended in batches.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ts", BigInteger, nullable=False),  # ms since the epoch, when the request arrived
+    Column("principal", String(63), nullable=False),
+    Column("role", String(16), nullable=False),  # "" when the caller was not identified
+    Column("method", String(16), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("client", String(64), nullable=False),
+    Index("ix_audit_log_ts", "ts"),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -18,6 +19,10 @@ from starlette.routing import BaseRoute, Route
 
 from cnai import __version__
 from cnai.artifacts import ArtifactStore, store_from_uri
+from cnai.auth import Principal, Role
+from cnai.auth.audit import AuditLog
+from cnai.auth.middleware import Guard
+from cnai.auth.tokens import TokenStore
 from cnai.db.engine import is_sqlite, make_engine
 from cnai.db.migrate import upgrade
 from cnai.errors import CnaiError
@@ -26,7 +31,7 @@ from cnai.registry.store import RegistryStore
 from cnai.resources import Controller, ResourceStore
 from cnai.resources import api as resources_api
 from cnai.server import kinds
-from cnai.server.auth import TokenAuth
+from cnai.server.auth import admin_routes
 from cnai.settings import Settings
 from cnai.tracking.api import artifacts as artifacts_api
 from cnai.tracking.api import experiments as experiments_api
@@ -58,6 +63,11 @@ class ControlPlane:
     registry: RegistryStore
     artifacts: ArtifactStore
     resources: ResourceStore
+    tokens: TokenStore
+    audit: AuditLog
+    # A reader token private to this process, for what its controllers start (replicas download
+    # registry models with it); never stored, gone with the process.
+    internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     # Controllers and cnai's own API export here; served at GET /metrics.
     metrics: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
 
@@ -77,6 +87,8 @@ def build_plane(settings: Settings, *, migrate: bool = True) -> ControlPlane:
         registry=RegistryStore(engine),
         artifacts=store_from_uri(settings.artifacts, s3_endpoint_url=settings.s3_endpoint_url),
         resources=kinds.resource_store(engine, settings),
+        tokens=TokenStore(engine, ttl_seconds=settings.token_cache_seconds),
+        audit=AuditLog(engine),
     )
 
 
@@ -103,10 +115,12 @@ def create_app(settings: Settings, *, migrate: bool = True, with_controllers: bo
         *artifacts_api.routes(ARTIFACT_PREFIXES, plane.artifacts, MAX_UPLOAD_BYTES),
         *resources_api.routes(plane.resources),
         *kinds.routes(plane),
+        *admin_routes(plane.tokens, plane.audit),
         Route("/metrics", _metrics, methods=["GET"]),
         *ui_routes(json_index=_index),  # the web UI; "/" still answers JSON to JSON-only clients
     ]
-    middleware = [Middleware(TokenAuth, token=settings.auth_token)] if settings.auth_token else []
+    internal = {plane.internal_token: Principal("controller", Role.READER)}
+    middleware = [Middleware(Guard, settings=settings, tokens=plane.tokens, audit=plane.audit, internal=internal)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -123,6 +137,7 @@ def create_app(settings: Settings, *, migrate: bool = True, with_controllers: bo
                     await controller.stop()
                 except Exception:  # one controller's failure must not keep the others running
                     log.exception("controller %s failed to stop cleanly", controller.name)
+            plane.audit.close()
 
     app = Starlette(
         routes=routes,

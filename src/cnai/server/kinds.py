@@ -70,7 +70,7 @@ def controllers(plane: ControlPlane) -> list[Controller]:
         DeploymentController(
             plane.resources,
             tracking_uri=own_url,
-            tracking_token=settings.auth_token,
+            tracking_token=plane.internal_token,  # reader, for this process only (see ControlPlane)
             home=settings.home,
             registry=plane.metrics,
             serve_args=["--event-bus", settings.event_bus],

@@ -31,6 +31,7 @@ import orjson
 from cnai import __version__
 from cnai.errors import CnaiError, InvalidArgument, InvalidState, NotFound, PayloadTooLarge, Unavailable
 from cnai.serving import inputs as tensor_inputs
+from cnai.serving.guard import ServeGuard
 from cnai.serving.ids import new_id
 from cnai.serving.inference_log import InferenceLogger
 from cnai.serving.metadata import model_metadata
@@ -488,5 +489,6 @@ def _tracer(settings: ServeSettings) -> Any:
     return trace.get_tracer("cnai.serving")
 
 
-def create_app(settings: ServeSettings) -> ServingApp:
-    return ServingApp(settings)
+def create_app(settings: ServeSettings) -> ServeGuard:
+    """The model server behind its gate (Host check, and the token when one is set)."""
+    return ServeGuard(ServingApp(settings), settings)

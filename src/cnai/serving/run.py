@@ -18,6 +18,7 @@ import uvicorn
 from cnai import listen
 from cnai.http_transport import TransportLimits, http_protocol
 from cnai.serving.app import ServingApp, create_app
+from cnai.serving.guard import ServeGuard
 from cnai.serving.resolve import check_model, parse_model_arg
 from cnai.serving.settings import ServeSettings
 
@@ -54,7 +55,7 @@ def configure_logging(settings: ServeSettings) -> None:
         logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
 
 
-def app_from_env() -> ServingApp:
+def app_from_env() -> ServeGuard:
     """Factory for worker processes: settings from the ``CNAI_SERVE_*`` environment."""
     settings = ServeSettings()
     configure_logging(settings)
@@ -77,9 +78,10 @@ def serve(settings: ServeSettings, *, on_ready: Callable[[ServeSettings], None] 
         settings = settings.model_copy(update={"port": listen.bound_port(sock)})
     ready = (lambda: on_ready(settings)) if on_ready is not None else None
     if settings.workers == 1:
-        app = create_app(settings)
+        app = ServingApp(settings)
         options = {**_uvicorn_options(settings), "lifespan": "off"}  # startup/shutdown: before/after
-        listen.run(app, sock, options, before=app.startup, after=app.shutdown, on_ready=ready)
+        gated = ServeGuard(app, settings)  # what create_app builds, with the inner app's hooks at hand
+        listen.run(gated, sock, options, before=app.startup, after=app.shutdown, on_ready=ready)
         return
     try:
         if not settings.lazy:
