@@ -18,7 +18,25 @@ from hypothesis import strategies as st
 # ---- scalars -------------------------------------------------------------------------------
 
 INT_EDGES = [0, 1, -1, 2**31 - 1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64, 10**40]
-FLOAT_TEXT = ["NaN", "Infinity", "-Infinity", "nan", "inf", "-inf", "1e309", "-0", "1e-400", "0x10", "1_000", " 1"]
+# Includes digits that str.isdigit() or a regex's \d accept but int() or SQL may not.
+FLOAT_TEXT = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "nan",
+    "inf",
+    "-inf",
+    "1e309",
+    "-0",
+    "1e-400",
+    "0x10",
+    "1_000",
+    " 1",
+    "²",
+    "١٢",
+    "\u0663.\u0665",
+    "\uff11",
+]
 TRICKY_TEXT = [
     "",
     " ",
@@ -126,6 +144,7 @@ def _quoted(value: str) -> str:
 filter_value = st.one_of(
     st.sampled_from(INT_EDGES).map(str),
     st.sampled_from(["1e999", "-1e999", "NaN", "0.5", "-0", "1.2.3", "5abc", "NULL", "true", "''", "'unclosed", '"x"']),
+    st.sampled_from(FLOAT_TEXT),
     text.map(_quoted),
     st.sampled_from(["'%'", "'_%'", "'FINISHED'", "'RUNNING'", "'fuzz-model'", "'READY'"]),
     st.lists(text.map(_quoted), min_size=0, max_size=3).map(lambda vs: "(" + ", ".join(vs) + ")"),
