@@ -22,7 +22,8 @@ class Tally:
         families = ", ".join(f"{family} {count:,}" for family, count in sorted(self.cases.items()))
         return [
             f"fuzz: {total:,} cases over {len(self.endpoints)} endpoints on {'+'.join(sorted(self.backends))}, "
-            f"{self.server_errors} 5xx, {self.refused_writes} writes from {self.refused:,} refused requests, "
+            f"{self.server_errors} 5xx, {self.refused_writes} writes from {self.refused:,} refused requests "
+            f"({total - self.refused:,} accepted), "
             f"{self.escaped_writes} files outside the artifact root, {self.wrong_shapes} errors in the wrong shape",
             f"fuzz: per family: {families}",
         ]

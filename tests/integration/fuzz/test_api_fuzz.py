@@ -11,7 +11,9 @@ in process. Properties, checked on every request:
   ``{error, code}`` under ``/api/v1``;
 * a refused (4xx) request writes nothing: every table's rows and every file under the server's
   home are the same before and after it;
-* no request, accepted or refused, leaves a file outside the artifact root.
+* no request, accepted or refused, leaves a file outside the artifact root;
+* an accepted resource document is stored in a form that validates again, to itself (desired
+  state a controller can read back).
 
 Why Hypothesis strategies of our own rather than schemathesis over a published OpenAPI
 description: cnai's routes carry no field schemas, so an OpenAPI document would be a second,
@@ -33,6 +35,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -41,6 +44,8 @@ from sqlalchemy import Engine
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from cnai.errors import CnaiError
+from cnai.resources import ResourceStore
 from cnai.server.app import create_app
 from cnai.settings import Settings
 from tests.fixtures.servers import postgres_database
@@ -71,6 +76,7 @@ class Harness:
     root: Path
     artifact_root: Path
     snapshot: Snapshot
+    resources: ResourceStore
 
     def check(self, target: Target, case: Case) -> None:
         before = self.snapshot
@@ -98,9 +104,20 @@ class Harness:
             if case.method != "HEAD" and not _error_shape_ok(case, response.content):
                 TALLY.wrong_shapes += 1
                 pytest.fail(f"error body not in the protocol's shape\n{seen}")
-        elif target.reseed:
-            seed.ensure(self.client)
-            self.snapshot = take(self.engine, self.root)
+        else:
+            if target.kind == "document" and case.method == "PUT":
+                self._check_stored_spec(response.json()["resource"], seen)
+            if target.reseed:
+                seed.ensure(self.client)
+                self.snapshot = take(self.engine, self.root)
+
+    def _check_stored_spec(self, resource: dict[str, Any], seen: str) -> None:
+        spec = resource["spec"]
+        try:
+            again = self.resources.validators[resource["kind"]](spec)
+        except CnaiError as exc:
+            pytest.fail(f"the stored spec does not validate again: {exc.message}\n{seen}")
+        assert again == spec, f"the stored spec is not normalised: {again} != {spec}\n{seen}"
 
 
 def _error_shape_ok(case: Case, body: bytes) -> bool:
@@ -129,7 +146,8 @@ def harness(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         # Loopback base URL: the Host a local client sends.
         with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
             seed.ensure(client)
-            yield Harness(request.param, client, engine, root, home / "artifacts", take(engine, root))
+            plane = app.state.plane
+            yield Harness(request.param, client, engine, root, home / "artifacts", take(engine, root), plane.resources)
         engine.dispose()
 
 
