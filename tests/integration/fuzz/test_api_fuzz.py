@@ -31,6 +31,7 @@ draws fresh ones: ``CNAI_FUZZ_EXAMPLES=500 CNAI_FUZZ_RANDOM=1 pytest tests/integ
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -146,7 +147,8 @@ def harness(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     # The home sits a few levels down, so a write that climbs out of the artifact root with a few
     # ".." still lands under ``root`` and is caught.
     home = root / "a" / "b" / "c" / "home"
-    with postgres_database() if request.param == "postgres" else _sqlite() as store:
+    # "" is the default store: SQLite under the home.
+    with postgres_database() if request.param == "postgres" else contextlib.nullcontext("") as store:
         app = create_app(Settings(home=home, store=store))
         engine = app.state.plane.engine
         # Loopback base URL: the Host a local client sends.
@@ -155,14 +157,6 @@ def harness(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             plane = app.state.plane
             yield Harness(request.param, client, engine, root, home / "artifacts", take(engine, root), plane.resources)
         engine.dispose()
-
-
-class _sqlite:
-    def __enter__(self) -> str:
-        return ""  # the default: SQLite under the home
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.id)
