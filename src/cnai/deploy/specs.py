@@ -44,7 +44,9 @@ def check_model_uri(uri: str) -> str:
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    # allow_inf_nan=False: "Infinity" passes a gt=0 bound, then serialises to null in the stored
+    # spec, which the controller cannot use (found by the API fuzzer).
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", allow_inf_nan=False)
 
 
 class Replicas(_Part):

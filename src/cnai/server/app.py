@@ -30,6 +30,7 @@ from cnai.registry import api as registry_api
 from cnai.registry.store import RegistryStore
 from cnai.resources import Controller, ResourceStore
 from cnai.resources import api as resources_api
+from cnai.resources.http import json_response
 from cnai.server import kinds
 from cnai.server.auth import admin_routes
 from cnai.settings import Settings
@@ -49,6 +50,7 @@ log = logging.getLogger("cnai.server")
 API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
 MAX_UPLOAD_BYTES = 64 * 1024**3
+V1_PREFIX = "/api/v1"
 
 
 @dataclass
@@ -157,10 +159,15 @@ def create_app(settings: Settings, *, migrate: bool = True, with_controllers: bo
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        return error("ENDPOINT_NOT_FOUND", f"No endpoint {request.method} {request.url.path}", 404)
-    if exc.status_code == 405:
-        return error("BAD_REQUEST", f"Method {request.method} is not allowed on {request.url.path}", 405)
-    return error("BAD_REQUEST", str(exc.detail), exc.status_code)
+        code, message = "ENDPOINT_NOT_FOUND", f"No endpoint {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        code, message = "BAD_REQUEST", f"Method {request.method} is not allowed on {request.url.path}"
+    else:
+        code, message = "BAD_REQUEST", str(exc.detail)
+    # An unknown path or method under /api/v1 answers in that API's shape, not MLflow's.
+    if request.url.path == V1_PREFIX or request.url.path.startswith(V1_PREFIX + "/"):
+        return json_response({"error": message, "code": code}, exc.status_code)
+    return error(code, message, exc.status_code)
 
 
 async def _health(request: Request) -> Response:

@@ -90,3 +90,20 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_a_spec_that_is_not_a_mapping_is_refused() -> None:
     with pytest.raises(InvalidArgument, match="must be a mapping"):
         validate_deployment_spec(["model"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"model": "models:/m/1", "autoscaling": {"targetConcurrency": "Infinity"}},
+        {"model": "models:/m/1", "autoscaling": {"panicThreshold": "inf"}},
+        {"model": "models:/m/1", "autoscaling": {"targetConcurrency": float("nan")}},
+        {"model": "models:/m/1", "canary": {"model": "models:/m/2", "maxP99LatencyMs": "Infinity"}},
+        {"model": "models:/m/1", "batching": {"maxBatchDelayMs": "Infinity"}},
+    ],
+)
+def test_infinite_and_nan_numbers_are_refused(spec: dict[str, object]) -> None:
+    """Found by the API fuzzer: these were accepted and stored as null, which the controller
+    then reads as a number."""
+    with pytest.raises(InvalidArgument, match="finite number"):
+        validate_deployment_spec(spec)

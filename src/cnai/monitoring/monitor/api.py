@@ -15,6 +15,7 @@ from cnai.resources.http import handler, json_response
 
 PREFIX = "/api/v1/monitors"
 MAX_LIMIT = 1000
+MAX_SEQ = 2**63 - 1  # window numbers are int64 columns: a larger bound cannot be a query parameter
 
 
 def monitor_routes(engine: Engine) -> list[Route]:
@@ -23,7 +24,7 @@ def monitor_routes(engine: Engine) -> list[Route]:
     @handler
     async def list_windows(request: Request) -> Response:
         limit = _int_param(request, "limit", 100, 1, MAX_LIMIT) or 100
-        before = _int_param(request, "before", None, 1, None)
+        before = _int_param(request, "before", None, 1, MAX_SEQ)
         windows = await run_in_threadpool(store.windows, request.path_params["name"], limit, before)
         page: dict[str, object] = {"windows": windows}
         if len(windows) == limit and windows:
@@ -45,7 +46,8 @@ def _int_param(request: Request, name: str, default: int | None, low: int, high:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
+    # isascii: str.isdigit() also accepts "²" and other digits int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < low or (high is not None and int(raw) > high):
         bound = f"{low}..{high}" if high is not None else f">= {low}"
         raise InvalidArgument(f"Query parameter {name} must be an integer {bound}, got {raw!r}")
     return int(raw)

@@ -36,3 +36,22 @@ async def test_windows_and_actions_are_listed_newest_first(env: Env) -> None:
         bad = await client.get("/api/v1/monitors/m/windows", params={"limit": "0"})
         assert bad.status_code == 400
         assert bad.json()["code"] == "INVALID_PARAMETER_VALUE"
+
+
+async def test_out_of_range_and_non_ascii_numbers_are_refused(env: Env) -> None:
+    """Found by the API fuzzer: ``before`` past int64 reached SQLite (OverflowError, 500) and
+    ``limit=²`` passed ``str.isdigit`` but not ``int()`` (ValueError, 500)."""
+    transport = httpx.ASGITransport(app=Starlette(routes=monitor_routes(env.engine)))
+    async with httpx.AsyncClient(transport=transport, base_url="http://cnai") as client:
+        for path, params in [
+            ("windows", {"before": str(2**63)}),
+            ("windows", {"before": str(2**64)}),
+            ("windows", {"limit": "²"}),
+            ("windows", {"before": "١٢"}),
+            ("actions", {"limit": "³"}),
+        ]:
+            response = await client.get(f"/api/v1/monitors/m/{path}", params=params)
+            assert response.status_code == 400, (params, response.text)
+            assert response.json()["code"] == "INVALID_PARAMETER_VALUE"
+        largest = await client.get("/api/v1/monitors/m/windows", params={"before": str(2**63 - 1)})
+        assert largest.status_code == 200
