@@ -31,6 +31,8 @@ from tests.integration.fuzz.strategies import (
 
 MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+# Replaced by the harness with a real reader token it creates (cases are drawn before it exists).
+READER_TOKEN = "<reader>"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 
 
@@ -40,7 +42,7 @@ class Target:
     method: str
     path: str  # the route path without its prefix, with {parameters}
     fields: tuple[str, ...] = ()
-    kind: str = "message"  # message | artifact | document | feedback | v1
+    kind: str = "message"  # message | artifact | document | feedback | v1 | v1body (JSON fields)
     # An accepted request may delete or move a seeded object: re-seed after it.
     reseed: bool = False
 
@@ -176,6 +178,10 @@ TARGETS: list[Target] = [
     _t("v1 feedback", "GET", "/api/v1/feedback/{request_id}", kind="v1"),
     _t("v1 monitors", "GET", "/api/v1/monitors/{name}/windows", "limit", "before", kind="v1"),
     _t("v1 monitors", "GET", "/api/v1/monitors/{name}/actions", "limit", kind="v1"),
+    _t("v1 tokens", "GET", "/api/v1/tokens", kind="v1"),
+    _t("v1 tokens", "POST", "/api/v1/tokens", "name", "role", kind="v1body"),
+    _t("v1 tokens", "DELETE", "/api/v1/tokens/{name}", kind="v1"),
+    _t("v1 audit", "GET", "/api/v1/audit", "limit", kind="v1"),
 ]
 
 
@@ -373,6 +379,7 @@ FIELDS: dict[str, Field] = {
         st.sampled_from(["", "seed", "seed/dir"]), st.sampled_from(["..", "../..", "/etc", "seed/../..", "nope"])
     ),
     "limit": field(st.integers(1, 1000), st.sampled_from(INT_EDGES)),
+    "role": field(st.sampled_from(["reader", "editor", "admin"]), st.sampled_from(["root", "", "ADMIN ", 1, None])),
     "before": field(st.integers(1, 1000), st.sampled_from(INT_EDGES)),
 }
 
@@ -664,7 +671,7 @@ class Case:
 def cases(draw: st.DrawFn, target: Target) -> Case:
     """One request aimed at ``target``: mostly its own method with generated fields, sometimes a
     raw hostile body, a wrong content type or a wrong method."""
-    variant = draw(st.sampled_from(["shaped"] * 6 + ["raw body", "content type", "wrong method"]))
+    variant = draw(st.sampled_from(["shaped"] * 6 + ["raw body", "content type", "wrong method", "as reader"]))
     path = target.path
     params = {p: draw(s) for p, s in PATH_PARAMS.items() if "{" + p + "}" in path}
     for param, value in params.items():
@@ -687,6 +694,8 @@ def cases(draw: st.DrawFn, target: Target) -> Case:
         content = encode_json(draw(_document(params["name"])), ascii_only=draw(st.booleans()))
     elif target.kind == "feedback":
         content = encode_json(draw(_feedback_body), ascii_only=draw(st.booleans()))
+    elif target.kind == "v1body" and target.method != "GET":
+        content = encode_json(fields, ascii_only=draw(st.booleans()))
     elif target.method != "GET" and target.kind == "message":
         content = encode_json(fields, ascii_only=draw(st.booleans()))
 
@@ -700,5 +709,7 @@ def cases(draw: st.DrawFn, target: Target) -> Case:
         headers = {"content-type": draw(st.sampled_from(CONTENT_TYPES))}
     elif variant == "wrong method":
         method = draw(st.sampled_from([m for m in METHODS if m != target.method]))
+    elif variant == "as reader":  # the shaped request with a reader's token: its writes are refused
+        headers = {**headers, "authorization": f"Bearer {READER_TOKEN}"}
     url = path + ("?" + query if query else "")
     return Case(target.family, method, url, content, headers, variant)

@@ -16,6 +16,7 @@ class Tally:
     refused_writes: int = 0
     escaped_writes: int = 0
     wrong_shapes: int = 0
+    reader_writes: int = 0  # writes sent with a reader's token (each must be a 403)
 
     def lines(self) -> list[str]:
         total = sum(self.cases.values())
@@ -24,7 +25,8 @@ class Tally:
             f"fuzz: {total:,} cases over {len(self.endpoints)} endpoints on {'+'.join(sorted(self.backends))}, "
             f"{self.server_errors} 5xx, {self.refused_writes} writes from {self.refused:,} refused requests "
             f"({total - self.refused:,} accepted), "
-            f"{self.escaped_writes} files outside the artifact root, {self.wrong_shapes} errors in the wrong shape",
+            f"{self.escaped_writes} files outside the artifact root, {self.wrong_shapes} errors in the wrong shape, "
+            f"{self.reader_writes} writes with a reader's token (all 403)",
             f"fuzz: per family: {families}",
         ]
 

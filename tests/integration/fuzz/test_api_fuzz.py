@@ -45,13 +45,15 @@ from sqlalchemy import Engine
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from cnai.auth import Role
+from cnai.auth.policy import decide
 from cnai.errors import CnaiError
 from cnai.resources import ResourceStore
 from cnai.server.app import create_app
 from cnai.settings import Settings
 from tests.fixtures.servers import postgres_database
 from tests.integration.fuzz import seed
-from tests.integration.fuzz.endpoints import TARGETS, Case, Target, cases, route_paths
+from tests.integration.fuzz.endpoints import READER_TOKEN, TARGETS, Case, Target, cases, route_paths
 from tests.integration.fuzz.snapshot import Snapshot, outside, take
 from tests.integration.fuzz.tally import TALLY
 
@@ -59,6 +61,7 @@ pytestmark = pytest.mark.integration
 
 EXAMPLES = int(os.environ.get("CNAI_FUZZ_EXAMPLES", "25"))
 RANDOM = os.environ.get("CNAI_FUZZ_RANDOM", "") == "1"
+ADMIN_TOKEN = "fuzz-admin-token"
 
 
 def fuzz_settings(backend: str) -> settings:
@@ -84,16 +87,25 @@ class Harness:
     artifact_root: Path
     snapshot: Snapshot
     resources: ResourceStore
+    reader_token: str
 
     def check(self, target: Target, case: Case) -> None:
         before = self.snapshot
-        response = self.client.request(case.method, case.url, content=case.content, headers=case.headers)
+        headers = case.headers
+        if headers.get("authorization") == f"Bearer {READER_TOKEN}":
+            headers = {**headers, "authorization": f"Bearer {self.reader_token}"}
+        response = self.client.request(case.method, case.url, content=case.content, headers=headers)
         after = take(self.engine, self.root)
         self.snapshot = after
         TALLY.cases[target.family] += 1
         TALLY.endpoints.add(target.id)
         TALLY.backends.add(self.backend)
         seen = f"{case.describe()}\n-> {response.status_code} {response.text[:500]}"
+
+        if case.variant == "as reader" and decide(case.method, case.url.split("?")[0]).role != Role.READER:
+            TALLY.reader_writes += 1
+            if response.status_code != 403:
+                pytest.fail(f"a reader's write was not refused with 403\n{seen}")
 
         escaped = outside(after, self.artifact_root, self.root)
         if escaped:
@@ -149,13 +161,22 @@ def harness(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     home = root / "a" / "b" / "c" / "home"
     # "" is the default store: SQLite under the home.
     with postgres_database() if request.param == "postgres" else contextlib.nullcontext("") as store:
-        app = create_app(Settings(home=home, store=store))
+        # An admin's bootstrap token, sent with every case: the run reaches every route (tokens and
+        # audit included), and a token created by a case does not turn authentication on midway.
+        app = create_app(Settings(home=home, store=store, auth_token=ADMIN_TOKEN))
         engine = app.state.plane.engine
         # Loopback base URL: the Host a local client sends.
-        with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+        with TestClient(
+            app,
+            base_url="http://127.0.0.1",
+            raise_server_exceptions=False,
+            headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
+        ) as client:
             seed.ensure(client)
+            reader = client.post("/api/v1/tokens", json={"name": "fuzz-reader", "role": "reader"}).json()["token"]
             plane = app.state.plane
-            yield Harness(request.param, client, engine, root, home / "artifacts", take(engine, root), plane.resources)
+            snapshot = take(engine, root)
+            yield Harness(request.param, client, engine, root, home / "artifacts", snapshot, plane.resources, reader)
         engine.dispose()
 
 
