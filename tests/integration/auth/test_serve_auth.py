@@ -76,6 +76,23 @@ def test_a_foreign_host_is_refused(served: sm.LiveServing) -> None:
         )
 
 
+def test_a_cross_site_post_is_refused_and_unloads_nothing(served: sm.LiveServing) -> None:
+    """A page on another site may POST text/plain without a preflight; here it would unload the model."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=served.url) as client:
+        for cross_site in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+            refused = client.post(
+                "/v2/repository/models/lr/unload",
+                content=b"{}",
+                headers={**headers, **cross_site, "Content-Type": "text/plain"},
+            )
+            assert refused.status_code == 403, refused.text
+            assert "Cross-site" in refused.json()["error"]
+        assert client.get("/v2/models/lr/ready", headers=headers).status_code == 200  # still loaded
+        same_origin = {**headers, "Origin": served.url}
+        assert client.post("/v2/models/lr/infer", json=ROW, headers=same_origin).status_code == 200
+
+
 def test_public_bind_without_a_token_exits_with_one_line(model_dir: Path, tmp_path: Path) -> None:
     cmd = [
         sys.executable,
