@@ -103,7 +103,7 @@ def test_slowloris_half_a_request_line_is_disconnected(url: str) -> None:
 
 def test_half_the_headers_then_nothing_is_disconnected(url: str) -> None:
     with _connect(url) as sock:
-        sock.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\nx-slow: a")
+        sock.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: a")
         answer = _read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 408 "), answer
 
@@ -115,7 +115,7 @@ def test_a_connection_that_never_sends_is_closed(url: str) -> None:
 
 def test_100_kb_header_is_431(url: str) -> None:
     with _connect(url) as sock:
-        sock.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 100_000 + b"\r\n\r\n")
+        sock.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: " + b"a" * 100_000 + b"\r\n\r\n")
         answer = _read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
 
@@ -123,7 +123,7 @@ def test_100_kb_header_is_431(url: str) -> None:
 def test_many_small_headers_adding_up_are_431(url: str) -> None:
     headers = b"".join(b"x-h%d: %s\r\n" % (i, b"v" * 90) for i in range(1000))  # ~100 KB
     with _connect(url) as sock:
-        sock.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n" + headers + b"\r\n")
+        sock.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n" + headers + b"\r\n")
         answer = _read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
 
@@ -132,7 +132,7 @@ def test_body_that_stops_midway_gets_408_and_is_closed(server: tuple[str, str]) 
     url, path = server
     with _connect(url) as sock:
         sock.sendall(
-            f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n".encode()
+            f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n".encode()
             + b'{"name": "'
         )
         answer = _read_until_closed(sock)
@@ -143,7 +143,7 @@ def test_keep_alive_and_slow_but_steady_bodies_still_work(server: tuple[str, str
     url, path = server
     with _connect(url) as sock:
         for _ in range(3):  # three requests on one connection
-            sock.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+            sock.sendall(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
             assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
         # Idle between requests for less than the keep-alive timeout (longer than the head deadline).
         time.sleep(1.5)
@@ -152,7 +152,7 @@ def test_keep_alive_and_slow_but_steady_bodies_still_work(server: tuple[str, str
         else:
             body = b'{"name": "trickled-%d"}' % time.time_ns()
         sock.sendall(
-            f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\n\r\n".encode()
         )
         for i in range(0, len(body), 20):  # a body trickling in, never pausing for 1 s
