@@ -26,12 +26,16 @@ run it through :func:`http_protocol`:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+# How long a refused connection is still drained before it is closed (see _lingering_close).
+LINGER_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._rejected = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._linger_timer: asyncio.TimerHandle | None = None
 
     # ---- connection --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -184,10 +189,28 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 )
             )
         self.logger.info("closing connection from %s: %s", self.client, message)
-        self.transport.close()
+        self._lingering_close()
+
+    def _lingering_close(self) -> None:
+        """Half-close, then drop what the client still sends for a moment before closing.
+
+        Closing a socket with unread bytes in it makes the kernel answer with a reset, which can
+        destroy the 431/408 before the client has read it (a client that sent 100 KB of headers
+        has most of them still in flight). So: FIN after the answer, keep reading and discarding
+        (``data_received`` ignores a rejected connection), close when the client does or after
+        ``LINGER_S`` — Apache's "lingering close", for the same reason.
+        """
+        transport = self.transport
+        if transport.is_closing() or not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        with contextlib.suppress(RuntimeError, AttributeError):  # reading may be paused by flow control
+            transport.resume_reading()
+        self._linger_timer = self.loop.call_later(LINGER_S, transport.close)
 
     def _cancel_timers(self) -> None:
-        for timer in (self._head_timer, self._body_timer):
+        for timer in (self._head_timer, self._body_timer, self._linger_timer):
             if timer is not None:
                 timer.cancel()
-        self._head_timer = self._body_timer = None
+        self._head_timer = self._body_timer = self._linger_timer = None
