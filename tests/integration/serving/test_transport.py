@@ -132,7 +132,8 @@ def test_body_that_stops_midway_gets_408_and_is_closed(server: tuple[str, str]) 
     url, path = server
     with _connect(url) as sock:
         sock.sendall(
-            f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n".encode()
+            f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+            "content-type: application/json\r\ncontent-length: 100\r\n\r\n".encode()
             + b'{"name": "'
         )
         answer = _read_until_closed(sock)
