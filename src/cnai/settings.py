@@ -16,6 +16,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+def is_loopback_host(host: str) -> bool:
+    """A bind address reachable only from this machine (both servers' bind checks use it)."""
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
 class Settings(BaseSettings):
     """Configuration of the control plane (``cnai server``) and the CLI."""
 
@@ -94,7 +99,7 @@ class Settings(BaseSettings):
 
     @property
     def is_loopback(self) -> bool:
-        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+        return is_loopback_host(self.host)
 
     def check_bind_is_safe(self) -> None:
         """Refuse to expose an unauthenticated server beyond this machine: a non-loopback bind needs

@@ -26,7 +26,7 @@ from cnai.auth.credentials import CHALLENGE, credentials
 from cnai.auth.origin import HostCheck, OriginCheck, host_name
 from cnai.errors import InvalidArgument
 from cnai.serving.settings import ServeSettings
-from cnai.settings import LOOPBACK_HOSTS, Settings
+from cnai.settings import Settings, is_loopback_host
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -82,8 +82,7 @@ async def _answer(send: Send, status: int, message: str, extra: list[tuple[bytes
 
 def check_serve_bind(settings: ServeSettings) -> None:
     """Refuse to expose a model server without a token beyond this machine, unless --insecure."""
-    loopback = settings.host in LOOPBACK_HOSTS or settings.host.startswith("127.")
-    if not loopback and not settings.auth_token and not settings.insecure:
+    if not is_loopback_host(settings.host) and not settings.auth_token and not settings.insecure:
         raise InvalidArgument(
             f"Refusing to bind {settings.host} without a token: set --auth-token (CNAI_SERVE_AUTH_TOKEN), "
             "or pass --insecure to accept the risk."
