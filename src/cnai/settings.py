@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     allowed_origins: str = Field(
         default="", description="Comma-separated browser origins allowed to call the API, besides the server's own."
     )
+    audit_retention_days: float = Field(
+        default=90.0,
+        ge=0,
+        description="Audit-log entries older than this are deleted (hourly); 0 keeps them forever.",
+    )
     token_cache_seconds: float = Field(
         default=5.0,
         ge=0,

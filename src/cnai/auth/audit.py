@@ -6,6 +6,10 @@ shutdown, else interpreter exit): a tracking client logging thousands of metrics
 not pay a database commit per request. The price is that a crash (kill -9) loses at most the
 last interval's entries; a database that is down keeps them queued, up to ``max_pending``,
 after which the oldest are dropped and counted in ``dropped``.
+
+Retention: entries older than ``retention_s`` (the server's ``--audit-retention-days``, 90 by
+default) are deleted by the same background thread, once an hour, in chunks, so the table does not
+grow with every tracking write forever.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import weakref
 from collections import deque
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, bindparam, insert, select
+from sqlalchemy import Engine, bindparam, delete, insert, select
 
 from cnai.db.engine import read_tx, write_tx
 from cnai.db.schema import audit_log
@@ -42,11 +47,23 @@ class AuditEntry(NamedTuple):
         return self._asdict()
 
 
+PRUNE_EVERY_S = 3600.0
+PRUNE_CHUNK = 10_000  # rows per DELETE: short transactions, no long lock on a busy store
+
+
 class AuditLog:
-    def __init__(self, engine: Engine, *, interval_s: float = 1.0, max_pending: int = 100_000) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        interval_s: float = 1.0,
+        max_pending: int = 100_000,
+        retention_s: float = 90 * 86400.0,
+    ) -> None:
         self.engine = engine
         self.interval_s = interval_s
         self.max_pending = max_pending
+        self.retention_s = retention_s  # 0: keep every entry
         self.dropped = 0
         self._pending: deque[AuditEntry] = deque()
         self._lock = threading.Lock()  # guards _pending and _thread
@@ -108,6 +125,21 @@ class AuditLog:
         index = [AuditEntry._fields.index(name) for name in self._positions]
         return [tuple(e[i] for i in index) for e in batch]
 
+    def prune(self, now_ms: int | None = None) -> int:
+        """Delete entries older than the retention period; returns how many went."""
+        if not self.retention_s:
+            return 0
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        cutoff = now_ms - int(self.retention_s * 1000)
+        oldest = select(audit_log.c.id).where(audit_log.c.ts < cutoff).order_by(audit_log.c.ts).limit(PRUNE_CHUNK)
+        total = 0
+        while True:
+            with write_tx(self.engine) as conn:
+                deleted = conn.execute(delete(audit_log).where(audit_log.c.id.in_(oldest.scalar_subquery()))).rowcount
+            total += deleted
+            if deleted < PRUNE_CHUNK:
+                return total
+
     def recent(self, limit: int = 100) -> list[AuditEntry]:
         """The newest ``limit`` entries, newest first, including those still queued."""
         self.flush()
@@ -127,8 +159,15 @@ class AuditLog:
         self.flush()
 
     def _run(self) -> None:
+        next_prune = time.monotonic()
         while not self._stop.wait(self.interval_s):
             self.flush()
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_EVERY_S
+                try:
+                    self.prune()
+                except Exception as exc:  # the store is down: try again at the next hour
+                    log.warning("audit log: could not delete old entries: %s", str(exc).splitlines()[0][:200])
 
 
 # Logs not closed by an app shutdown (tests run servers without lifespan) flush at exit.

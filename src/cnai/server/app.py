@@ -90,7 +90,7 @@ def build_plane(settings: Settings, *, migrate: bool = True) -> ControlPlane:
         artifacts=store_from_uri(settings.artifacts, s3_endpoint_url=settings.s3_endpoint_url),
         resources=kinds.resource_store(engine, settings),
         tokens=TokenStore(engine, ttl_seconds=settings.token_cache_seconds),
-        audit=AuditLog(engine),
+        audit=AuditLog(engine, retention_s=settings.audit_retention_days * 86400),
     )
 
 

@@ -71,3 +71,27 @@ def test_memory_is_bounded_when_the_store_stays_down(tmp_path: Path) -> None:
     assert audit.recent(10) == [entry(4), entry(3), entry(2)]
     audit.close()
     engine.dispose()
+
+
+def test_entries_past_the_retention_period_are_deleted(engine: Engine) -> None:
+    day_ms = 86_400_000
+    now_ms = 400 * day_ms
+    audit = AuditLog(engine, interval_s=3600, retention_s=90 * 86400)
+    old = [entry(i)._replace(ts=now_ms - 91 * day_ms - i) for i in range(25)]
+    kept = [entry(100 + i)._replace(ts=now_ms - 89 * day_ms + i) for i in range(5)]
+    for e in old + kept:
+        audit.record(e)
+    audit.flush()
+    assert audit.prune(now_ms) == 25
+    assert audit.prune(now_ms) == 0
+    assert sorted(audit.recent(100)) == sorted(kept)
+    audit.close()
+
+
+def test_retention_zero_keeps_everything(engine: Engine) -> None:
+    audit = AuditLog(engine, interval_s=3600, retention_s=0)
+    audit.record(entry(1)._replace(ts=0))
+    audit.flush()
+    assert audit.prune() == 0
+    assert audit.recent(10) == [entry(1)._replace(ts=0)]
+    audit.close()
