@@ -10,6 +10,7 @@ URL parsers accept, CLI commands that exist, and the probe path being an open ro
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 from pathlib import Path
@@ -41,6 +42,7 @@ ALL_ON = [
     "--set", "policy.allowCommandActions=true", "--set", "policy.commandAllowlist={/usr/bin/retrain}",
     "--set", "policy.webhookAllowlist={10.0.0.0/8}", "--set", "server.allowedOrigins={https://ui.example.com}",
 ]  # fmt: skip
+WORKLOAD_SECRET = "cnai-config"
 SETUPS = {"default": [], "production": ["-f", str(PRODUCTION_VALUES)], "all-on": ALL_ON}
 
 # Variables the chart sets that are not cnai settings, each read by a library cnai uses.
@@ -129,6 +131,23 @@ def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in container["env"]}
 
 
+def _secret(docs: list[dict[str, Any]], name: str) -> dict[str, str]:
+    """A rendered Secret's data, decoded."""
+    (secret,) = [d for d in _by_kind(docs, "Secret") if d["metadata"]["name"] == name]
+    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+
+
+def _env_sets(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each environment the chart defines: every container's (``valueFrom`` entries as they are),
+    and the workload Secret that rendered Monitor pods take whole with envFrom."""
+    sets: list[dict[str, Any]] = [
+        {name: e.get("value", e.get("valueFrom")) for name, e in _env(c).items()} for c in _containers(docs)
+    ]
+    if any(d["metadata"]["name"] == WORKLOAD_SECRET for d in _by_kind(docs, "Secret")):
+        sets.append(dict(_secret(docs, WORKLOAD_SECRET)))
+    return sets
+
+
 # ---- lint and strict validation -----------------------------------------------------------------
 
 
@@ -210,7 +229,7 @@ def test_controllers_can_run_without_kafka_only_when_disabled(render: Render) ->
 def test_env_names_are_settings_cnai_reads(render: Render, setup: str) -> None:
     prefix = Settings.model_config["env_prefix"]
     known = {f"{prefix}{name}".upper() for name in Settings.model_fields}
-    names = {name for c in _containers(render(*SETUPS[setup])) for name in _env(c)}
+    names = {name for env in _env_sets(render(*SETUPS[setup])) for name in env}
     assert names - known - set(FOREIGN_ENV) == set()
     assert {"CNAI_STORE", "CNAI_ARTIFACTS", "CNAI_AUTH_TOKEN", "CNAI_EVENT_BUS"} <= names
 
@@ -224,8 +243,8 @@ def test_rendered_settings_are_accepted_by_cnai(render: Render, setup: str, monk
     from cnai.artifacts import store_from_uri
     from cnai.events import bus_from_url
 
-    for container in _containers(render(*SETUPS[setup])):
-        literal = {name: e["value"] for name, e in _env(container).items() if "value" in e}
+    for env in _env_sets(render(*SETUPS[setup])):
+        literal = {name: value for name, value in env.items() if isinstance(value, str)}
         for name in [n for n in os.environ if n.startswith("CNAI_")]:
             monkeypatch.delenv(name)
         for name, value in literal.items():
@@ -313,7 +332,7 @@ def test_default_install_shape(render: Render) -> None:
     (job,) = _by_kind(docs, "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert "before-hook-creation" in job["metadata"]["annotations"]["helm.sh/hook-delete-policy"]
-    (secret,) = _by_kind(docs, "Secret")
+    (secret,) = [d for d in _by_kind(docs, "Secret") if d["metadata"]["name"] == "cnai"]
     # The Secret is a hook that runs before the migration Job, which reads the credentials in it.
     assert int(secret["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
         job["metadata"]["annotations"]["helm.sh/hook-weight"]
@@ -329,23 +348,19 @@ def test_default_install_shape(render: Render) -> None:
 
 
 def test_generated_token_is_long_random_and_stays_in_the_secret(render: Render) -> None:
-    import base64
-
-    tokens = []
-    for _ in range(2):
-        (secret,) = _by_kind(render(), "Secret")
-        tokens.append(base64.b64decode(secret["data"]["token"]).decode())
+    tokens = [_secret(render(), "cnai")["token"] for _ in range(2)]
     assert all(len(t) == 48 and t.isalnum() for t in tokens)
     assert tokens[0] != tokens[1]  # no cluster to `lookup` in: each render makes a new one
 
 
 def test_given_token_and_existing_secrets(render: Render) -> None:
-    import base64
-
-    (secret,) = _by_kind(render("--set", "auth.token=a-fixed-token-of-32-characters!!"), "Secret")
-    assert base64.b64decode(secret["data"]["token"]).decode() == "a-fixed-token-of-32-characters!!"
+    secret = _secret(render("--set", "auth.token=a-fixed-token-of-32-characters!!"), "cnai")
+    assert secret["token"] == "a-fixed-token-of-32-characters!!"
     docs = render("-f", str(PRODUCTION_VALUES))
-    assert _by_kind(docs, "Secret") == []  # everything comes from Secrets made beforehand
+    # Everything comes from Secrets made beforehand: the chart makes only the rendered workloads' one,
+    # without credentials (`helm template` has no cluster to copy them from).
+    assert [d["metadata"]["name"] for d in _by_kind(docs, "Secret")] == [WORKLOAD_SECRET]
+    assert not {"PGPASSWORD", "AWS_ACCESS_KEY_ID"} & set(_secret(docs, WORKLOAD_SECRET))
     (server,) = [c for c in _containers(docs) if c["name"] == "server"]
     env = _env(server)
     assert env["CNAI_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "cnai-admin-token", "key": "token"}
@@ -354,12 +369,26 @@ def test_given_token_and_existing_secrets(render: Render) -> None:
 
 
 def test_database_url_is_kept_in_the_secret(render: Render) -> None:
-    import base64
-
     url = "postgresql+psycopg://cnai:p%40ss@db:5432/cnai"
     docs = render("--set", f"database.url={url}")
-    (secret,) = _by_kind(docs, "Secret")
-    assert base64.b64decode(secret["data"]["store-url"]).decode() == url
+    assert _secret(docs, "cnai")["store-url"] == url
+    assert _secret(docs, WORKLOAD_SECRET)["CNAI_STORE"] == url
     for container in _containers(docs):
         assert _env(container)["CNAI_STORE"]["valueFrom"]["secretKeyRef"]["key"] == "store-url"
         assert "PGPASSWORD" not in _env(container)
+
+
+def test_workload_config_carries_the_same_settings_as_the_chart_pods(render: Render) -> None:
+    """Rendered Monitor pods (envFrom cnai-config) must meet the store and bus the chart's pods use."""
+    docs = render(*ALL_ON)
+    config = _secret(docs, WORKLOAD_SECRET)
+    (controller,) = [c for c in _containers(docs) if c["name"] == "monitor"]
+    env = _env(controller)
+    for name in ("CNAI_STORE", "CNAI_ARTIFACTS", "CNAI_EVENT_BUS", "CNAI_S3_ENDPOINT_URL", "AWS_DEFAULT_REGION"):
+        assert config[name] == env[name]["value"]
+    assert config["PGPASSWORD"] == "pw"
+    assert config["AWS_SECRET_ACCESS_KEY"] == "s3cret"
+    assert "CNAI_AUTH_TOKEN" not in config  # rendered workloads never get the admin token
+    assert WORKLOAD_SECRET not in {
+        d["metadata"]["name"] for d in _by_kind(render("--set", "workloadConfig.create=false"), "Secret")
+    }
