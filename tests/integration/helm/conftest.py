@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -41,11 +42,15 @@ def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="session")
 def render(helm: Path) -> Render:
-    """``render(*helm_args)``: the documents `helm template cnai CHART -n cnai ...` prints."""
+    """``render(*helm_args)``: the documents `helm template cnai CHART -n cnai ...` prints (each
+    setup rendered once per session; callers get their own copy)."""
+    rendered: dict[tuple[str, ...], list[dict[str, Any]]] = {}
 
     def _render(*args: str) -> list[dict[str, Any]]:
-        result = run_helm(helm, "template", "cnai", str(CHART), "--namespace", "cnai", *args)
-        assert result.returncode == 0, result.stderr
-        return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+        if args not in rendered:
+            result = run_helm(helm, "template", "cnai", str(CHART), "--namespace", "cnai", *args)
+            assert result.returncode == 0, result.stderr
+            rendered[args] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+        return copy.deepcopy(rendered[args])
 
     return _render
