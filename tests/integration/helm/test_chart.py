@@ -31,7 +31,7 @@ from tests.integration.helm.conftest import CHART, PRODUCTION_VALUES, REPO, Rend
 pytestmark = pytest.mark.integration
 
 OLDEST_KUBERNETES = "1.25.0"  # Chart.yaml's kubeVersion
-KUBERNETES_VERSIONS = [OLDEST_KUBERNETES, kubernetes_validate.latest_version() + ".0"]
+KUBERNETES_VERSIONS = [OLDEST_KUBERNETES, kubernetes_validate.latest_version()]
 
 # Every switch on, so every template renders: ingress, ServiceMonitor, credentials given as values.
 ALL_ON = [
@@ -393,3 +393,41 @@ def test_workload_config_carries_the_same_settings_as_the_chart_pods(render: Ren
     assert WORKLOAD_SECRET not in {
         d["metadata"]["name"] for d in _by_kind(render("--set", "workloadConfig.create=false"), "Secret")
     }
+
+
+def _schema_keys_missing_from(schema: dict[str, Any], values: Any, path: str = "") -> list[str]:
+    """Closed objects' keys that values.yaml does not set. Kubernetes-shaped parts (resources) and
+    maps left empty by default (kafka.options: its keys are listed in the comment above it) excepted."""
+    if schema.get("additionalProperties") is not False or not values or path.endswith("resources."):
+        return []
+    missing = []
+    for key, sub in schema.get("properties", {}).items():
+        if key not in values:
+            missing.append(f"{path}{key}")
+        else:
+            missing += _schema_keys_missing_from(sub, values[key], f"{path}{key}.")
+    return missing
+
+
+def test_values_yaml_documents_every_key_the_schema_allows() -> None:
+    """values.yaml is the chart's documentation: a key the schema accepts must appear in it."""
+    import json
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert _schema_keys_missing_from(schema, values) == []
+
+
+def test_get_helm_is_idempotent(helm: Path) -> None:
+    """A second run finds the pinned helm and leaves it alone (`make test` calls it every time)."""
+    import subprocess
+
+    if os.environ.get("HELM"):
+        pytest.skip("HELM names a helm of its own")
+    before = helm.stat().st_mtime_ns
+    result = subprocess.run(
+        [str(REPO / "scripts" / "get-helm.sh")], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert Path(result.stdout.strip()) == helm
+    assert helm.stat().st_mtime_ns == before
+    assert run_helm(helm, "version", "--short").stdout.startswith("v3.17.")
