@@ -177,7 +177,7 @@ def test_validation_refuses_unknown_fields(render: Render) -> None:
     broken = copy.deepcopy(server)
     broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGett"] = {"path": "/health"}
     assert validation_errors(broken, KUBERNETES_VERSIONS[-1])
-    (monitor,) = _by_kind(docs, "ServiceMonitor")
+    (monitor,) = [d for d in _by_kind(docs, "ServiceMonitor") if d["metadata"]["name"] == "cnai"]
     broken = copy.deepcopy(monitor)
     broken["spec"]["endpoints"][0]["bearerTokenSecrett"] = {"name": "x", "key": "token"}
     assert validation_errors(broken, KUBERNETES_VERSIONS[-1])
@@ -257,13 +257,18 @@ def test_rendered_settings_are_accepted_by_cnai(render: Render, setup: str, monk
             assert type(bus_from_url(settings.event_bus)).__name__ == "KafkaBus"
 
 
-def _cli_has(*path: str) -> bool:
+def _cli_command(*path: str) -> Any:
+    """The click command `cnai PATH...`, or None."""
     command: Any = get_command(cli_app)
     for name in path:
         command = getattr(command, "commands", {}).get(name)
         if command is None:
-            return False
-    return True
+            return None
+    return command
+
+
+def _cli_has(*path: str) -> bool:
+    return _cli_command(*path) is not None
 
 
 @pytest.mark.parametrize(
@@ -282,9 +287,13 @@ def _cli_has(*path: str) -> bool:
     ],
 )
 def test_container_commands_exist_in_the_cli(render: Render, argv: list[str]) -> None:
-    commands = [c["command"] + c["args"] for c in _containers(render())]
-    assert any(cmd[0] == "cnai" and cmd[1 : 1 + len(argv)] == argv for cmd in commands)
-    assert _cli_has(*argv)
+    """Each container's `cnai ...` is a command with those options (a renamed flag fails here)."""
+    (cmd,) = [c["command"] + c["args"] for c in _containers(render()) if c["args"][: len(argv)] == argv]
+    assert cmd[0] == "cnai"
+    command = _cli_command(*argv)
+    assert command is not None
+    known = {opt for param in command.params for opt in param.opts}
+    assert {arg for arg in cmd[1 + len(argv) :] if arg.startswith("-")} <= known
 
 
 def test_probes_use_an_open_route(render: Render) -> None:
