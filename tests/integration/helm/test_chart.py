@@ -332,6 +332,20 @@ def test_every_pod_is_non_root_with_a_read_only_root(render: Render, setup: str)
             assert container["resources"]["limits"]
 
 
+@pytest.mark.parametrize("setup", sorted(SETUPS))
+def test_no_service_link_variables_reach_cnai(render: Render, setup: str) -> None:
+    """Kubernetes gives every pod <SERVICE>_PORT=tcp://IP:PORT for each Service in its namespace
+    unless enableServiceLinks is false; for the chart's Service `cnai` that is CNAI_PORT, which
+    cnai's settings read as the port (and refuse: `cnai db upgrade` would fail on an upgrade)."""
+    docs = render(*SETUPS[setup])
+    prefix = Settings.model_config["env_prefix"]
+    known = {f"{prefix}{name}".upper() for name in Settings.model_fields}
+    links = {d["metadata"]["name"].upper().replace("-", "_") + "_PORT" for d in _by_kind(docs, "Service")}
+    assert links & known  # the collision is real (CNAI_PORT) ...
+    for spec in _pod_specs(docs):
+        assert spec["enableServiceLinks"] is False  # ... so no pod of the chart gets those variables
+
+
 def test_default_install_shape(render: Render) -> None:
     docs = render()
     deployments = {d["metadata"]["name"]: d for d in _by_kind(docs, "Deployment")}

@@ -198,10 +198,17 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "cnai.podCommon" -}}
 serviceAccountName: {{ include "cnai.serviceAccountName" . }}
 automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+{{- include "cnai.noServiceLinks" . }}
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- end }}
+
+{{/* No Docker-link variables: a Service named "cnai" would give every pod CNAI_PORT=tcp://IP:8080,
+which cnai's settings read as its port (and refuse: not an integer). */}}
+{{- define "cnai.noServiceLinks" }}
+enableServiceLinks: false
 {{- end }}
