@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv quickstart test test-fast bench lint fmt clean
+.PHONY: venv tools quickstart test test-fast bench lint fmt clean
 
 venv: $(STAMP)
 
@@ -14,12 +14,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+## tools: helm for the chart checks (pinned, cached under .tools/; see scripts/get-helm.sh)
+tools:
+	@scripts/get-helm.sh >/dev/null
+
 ## quickstart: the whole loop on embedded defaults (SQLite, local files)
 quickstart: venv
 	$(BIN)/cnai quickstart
 
 ## test: unit + integration suites against real PostgreSQL, S3-compatible server, mlflow client
-test: venv
+test: venv tools
 	$(BIN)/python -m pytest -q
 
 test-fast: venv
@@ -41,4 +45,4 @@ fmt: venv
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache bench/.work
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache bench/.work .tools
