@@ -29,7 +29,7 @@ VENVS_DIR = BENCH_DIR / ".venvs"
 RESULTS_DIR = BENCH_DIR / "results"
 
 # Every benchmark holds this lock while it measures, so two benchmarks never share the machine.
-LOCK_PATH = "/tmp/cnai-bench.lock"
+LOCK_PATH = os.environ.get("CNAI_BENCH_LOCK", "/tmp/cnai-bench.lock")  # another path: run beside a held lock
 # Settings of the shell that would move a benchmarked server off its defaults; left out of its env.
 SERVER_ENV_PREFIXES = ("CNAI_", "MLFLOW_")
 

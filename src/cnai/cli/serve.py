@@ -26,6 +26,14 @@ def serve(
         help="Opt-in, unsafe for any model that can block: predicts whose recent time is below this run on the "
         "event loop, where no timeout can stop them. [default: 0, always in the model's thread]",
     ),
+    predict_sync_wait_ms: float = typer.Option(
+        None,
+        min=0,
+        help="For models whose recent predicts are faster than this, the server waits for the model's thread "
+        "directly, up to this long, instead of through the event loop: a cheaper hand-off; slower calls fall "
+        "back to the loop under the predict timeout. 0 turns it off (for models that release the GIL on "
+        "several cores). [default: 2]",
+    ),
     max_memory: str = typer.Option(None, help="Memory budget for loaded models, e.g. 2G; LRU eviction beyond it."),
     optimize: str = typer.Option(None, help="'onnx': serve scikit-learn models with ONNX Runtime when outputs match."),
     lazy: bool = typer.Option(None, "--lazy", help="Load models on first request instead of at start."),
@@ -77,6 +85,7 @@ def serve(
         "max_batch_size": max_batch_size,
         "max_batch_delay_ms": max_batch_delay_ms,
         "inline_predict_below_ms": inline_predict_below_ms,
+        "predict_sync_wait_ms": predict_sync_wait_ms,
         "max_memory": max_memory,
         "optimize": optimize,
         "lazy": lazy,

@@ -20,6 +20,15 @@ A slow or wrong model must not freeze or corrupt the server:
 Worker threads are daemon threads of our own rather than a ``ThreadPoolExecutor``: the executor's
 threads are joined at interpreter exit, so one predict that never returns would stop the process
 from exiting.
+
+**The hand-off is cheap for fast models.** Awaiting the worker the usual asyncio way costs a
+self-pipe wake-up of the loop and, worse, a fight for the GIL: the worker waits for the busy loop
+to give up the GIL (up to the 5 ms switch interval) before predict can start. When the model's
+recent predicts were fast (and so were those queued before this one), the loop instead *waits for
+the worker synchronously* for at most ``sync_wait_s`` (2 ms): the loop blocks, so it holds no GIL,
+the worker runs at once, and the result comes back with two thread switches. A call that takes
+longer is then awaited as usual under its deadline. A model that starts to hang costs the loop at
+most about ``sync_wait_s``: once the running call is older than that, no call waits synchronously.
 """
 
 from __future__ import annotations
@@ -55,7 +64,8 @@ class BadModelOutput(CnaiError):
 
 @dataclass
 class _Timing:
-    """Exponentially weighted predict time, deciding inline versus thread (inline mode only)."""
+    """Exponentially weighted predict time: decides whether the loop may wait for the worker (or, opt-in,
+    run predict itself)."""
 
     ewma_s: float | None = None
 
@@ -63,20 +73,74 @@ class _Timing:
         self.ewma_s = seconds if self.ewma_s is None else 0.8 * self.ewma_s + 0.2 * seconds
 
 
+class _Call:
+    """One predict handed to a worker. The loop first waits for it on ``done`` (a lock the worker
+    releases); if it gives up, it sets ``future`` and the worker settles that on the loop instead."""
+
+    __slots__ = ("args", "done", "finished", "fn", "future", "loop", "mutex", "ok", "outcome")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.loop, self.fn, self.args = loop, fn, args
+        self.done = threading.Lock()
+        self.done.acquire()  # released by the worker when the call ends
+        self.mutex = threading.Lock()  # orders "the worker finished" against "the loop stopped waiting"
+        self.finished = False
+        self.future: asyncio.Future[Any] | None = None
+        self.outcome: Any = None
+        self.ok = False
+
+    def result(self) -> Any:
+        if self.ok:
+            return self.outcome
+        raise self.outcome
+
+
 class _Worker:
     """One daemon thread running calls in order; results are handed back to the event loop."""
 
     def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self.abandoned = False
+        self.pending = 0  # calls submitted and not yet ended
+        self.running_since: float | None = None  # monotonic start of the call running now, set by the thread
         self.on_idle: Callable[[], None] | None = None  # called on the loop when a call ends, once abandoned
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
+    def start(self, fn: Callable[..., Any], *args: Any) -> _Call:
+        call = _Call(asyncio.get_running_loop(), fn, args)
+        self.pending += 1
+        self._jobs.put(call)
+        return call
+
+    def wait(self, call: _Call, seconds: float) -> bool:
+        """Block the calling thread (the loop) up to ``seconds`` for ``call``; True when it ended."""
+        if call.done.acquire(timeout=seconds):
+            self._ended()
+            return True
+        with call.mutex:
+            if call.finished:  # ended between the timeout and the mutex: done is (or will be) released
+                self._ended()
+                return True
+            call.future = call.loop.create_future()
+            return False
+
+    def busy_for(self) -> float:
+        """Seconds the call running now has run (0 when the thread is idle)."""
+        since = self.running_since
+        return 0.0 if since is None else time.monotonic() - since
+
     def submit(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._jobs.put((loop, future, fn, args))
+        """Start ``fn`` and return a future for it, without waiting on the loop."""
+        call = self.start(fn, *args)
+        with call.mutex:
+            if not call.finished:
+                call.future = call.loop.create_future()
+                return call.future
+        # Already ended (a very fast call): hand the result over as an already-settled future.
+        self._ended()
+        future: asyncio.Future[Any] = call.loop.create_future()
+        self._settle_future(future, call.outcome, call.ok)
         return future
 
     def close(self) -> None:
@@ -84,26 +148,41 @@ class _Worker:
         self._jobs.put(None)
 
     def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            loop, future, fn, args = job
+        while (call := self._jobs.get()) is not None:
+            self.running_since = time.monotonic()
             try:
-                outcome, ok = fn(*args), True
+                outcome, ok = call.fn(*call.args), True
             except BaseException as exc:  # handed to the awaiting request, whatever it is
                 outcome, ok = exc, False
+            self.running_since = None
+            with call.mutex:
+                call.outcome, call.ok, call.finished = outcome, ok, True
+                future = call.future
+            if future is None:  # the loop is waiting synchronously, or will find it finished
+                call.done.release()
+                continue
             try:
-                loop.call_soon_threadsafe(self._settle, future, outcome, ok)
+                call.loop.call_soon_threadsafe(self._settle, future, outcome, ok)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 return
 
-    def _settle(self, future: asyncio.Future[Any], outcome: Any, ok: bool) -> None:
+    def _ended(self) -> None:
+        self.pending -= 1
+        if self.abandoned and self.on_idle is not None:
+            on_idle, self.on_idle = self.on_idle, None
+            on_idle()
+
+    @staticmethod
+    def _settle_future(future: asyncio.Future[Any], outcome: Any, ok: bool) -> None:
         if not future.done():  # not cancelled by a deadline
             if ok:
                 future.set_result(outcome)
             else:
                 future.set_exception(outcome)
-        if self.abandoned and self.on_idle is not None:
-            on_idle, self.on_idle = self.on_idle, None
-            on_idle()
+
+    def _settle(self, future: asyncio.Future[Any], outcome: Any, ok: bool) -> None:
+        self._settle_future(future, outcome, ok)
+        self._ended()
 
 
 class Predictor:
@@ -117,6 +196,7 @@ class Predictor:
         timeout_s: float = 30.0,
         max_hung: int = 4,
         inline_below_s: float = 0.0,
+        sync_wait_s: float = 0.002,
         on_timeout: Callable[[], None] | None = None,
         on_hung: Callable[[int], None] | None = None,
     ) -> None:
@@ -125,10 +205,12 @@ class Predictor:
         self.timeout_s = timeout_s
         self.max_hung = max(1, max_hung)
         self.inline_below_s = inline_below_s
+        self.sync_wait_s = sync_wait_s
         self.on_timeout = on_timeout
         self.on_hung = on_hung
         self.timing = _Timing()
         self.hung = 0
+        self.sync_waits = 0  # calls the loop waited for synchronously (fast path), for tests and profiling
         self._calls = 0
         self._worker = _Worker(f"cnai-predict-{model}")
 
@@ -153,17 +235,39 @@ class Predictor:
 
     async def _in_thread(self, data: ModelInput, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
         worker = self._worker
-        fn = self._timed if self.inline_below_s else self.predict_fn
-        future = worker.submit(fn, data, outputs)
+        ewma = self.timing.ewma_s
+        deadline_s = self.timeout_s
+        if self._may_wait_synchronously(worker, ewma):
+            call = worker.start(self._timed, data, outputs)
+            self.sync_waits += 1
+            if worker.wait(call, self.sync_wait_s):
+                result: dict[str, np.ndarray] = call.result()
+                return result
+            assert call.future is not None  # wait() set it when it gave up
+            future, deadline_s = call.future, self.timeout_s - self.sync_wait_s
+        else:
+            future = worker.submit(self._timed, data, outputs)
         try:
-            async with asyncio.timeout(self.timeout_s):
-                result: dict[str, np.ndarray] = await future
+            async with asyncio.timeout(deadline_s):
+                result = await future
                 return result
         except TimeoutError:
             if future.cancelled():  # our deadline, not a TimeoutError raised by the model itself
                 self._abandon(worker)
                 raise PredictTimeout(f"predict of model {self.model!r} timed out after {self.timeout_s:g}s") from None
             raise
+
+    def _may_wait_synchronously(self, worker: _Worker, ewma: float | None) -> bool:
+        """Whether this call is expected to end within ``sync_wait_s``: the model is fast, the calls
+        queued before it fit in the budget too, and the call running now is not already late (a
+        model that starts to hang stops the synchronous waits within one ``sync_wait_s``)."""
+        budget = self.sync_wait_s
+        return (
+            bool(budget)
+            and ewma is not None
+            and (worker.pending + 1) * ewma < budget
+            and worker.busy_for() < budget
+        )
 
     def _abandon(self, worker: _Worker) -> None:
         """Leave the hung thread to finish on its own; later calls get a fresh thread."""

@@ -170,6 +170,7 @@ class ModelRepository:
             timeout_s=self.settings.predict_timeout_seconds,
             max_hung=self.settings.max_hung_predicts,
             inline_below_s=self.settings.inline_predict_below_ms / 1000,
+            sync_wait_s=self.settings.predict_sync_wait_ms / 1000,
             on_timeout=self.metrics.predict_timeouts.labels(spec.name).inc,
             on_hung=self.metrics.hung_predicts.labels(spec.name).set,
         )

@@ -48,6 +48,12 @@ class ServeSettings(BaseSettings):
         description="Opt-in, unsafe for models that can block: predicts faster than this run on the event loop, "
         "where no timeout can stop them. 0 (the default): always in the model's thread.",
     )
+    predict_sync_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        description="Longest time the server waits for a fast model's thread directly (a cheaper hand-off than "
+        "through the event loop) before awaiting it under the predict timeout; 0: always through the loop.",
+    )
     max_memory: int = Field(default=0, ge=0, description="Bytes of loaded models before LRU eviction; 0: no limit.")
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     lazy: bool = Field(default=False, description="Load models on first request instead of at start.")

@@ -106,3 +106,59 @@ async def test_every_output_is_checked(result: dict[str, np.ndarray], match: str
 
 async def _tick() -> None:
     await asyncio.sleep(0.01)
+
+
+async def test_a_fast_model_is_waited_for_synchronously_and_a_hang_there_still_times_out() -> None:
+    model = Blocking()
+    p = Predictor(model, model="m", timeout_s=0.2, max_hung=3)
+    for i in range(8):  # fast calls: after the first (timed), the loop waits for the worker directly
+        assert (await p(np.full((1, 2), float(i)), 1, ("predict",)))["predict"].tolist() == [2.0 * i]
+    assert p.sync_waits >= 6
+    waits = p.sync_waits
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    ticking = asyncio.create_task(ticker())
+    hung = asyncio.create_task(p(-np.ones((1, 2)), 1, ("predict",)))
+    await asyncio.sleep(0.01)
+    # The hang began on the fast path (one synchronous wait, given up after sync_wait_s); calls
+    # that arrive while the model's thread is busy queue behind it asynchronously, never blocking
+    # the loop again, and the loop keeps running other work.
+    assert p.sync_waits == waits + 1
+    queued = asyncio.create_task(p(np.ones((1, 2)), 1, ("predict",)))
+    await asyncio.sleep(0.01)
+    assert p.sync_waits == waits + 1
+    assert ticks > 10
+    with pytest.raises(PredictTimeout):
+        await hung
+    with pytest.raises(PredictTimeout):  # it waited behind the hung call, under its own deadline
+        await queued
+    model.release.set()
+    assert (await p(np.ones((1, 2)), 1, ("predict",)))["predict"].tolist() == [2.0]  # a fresh thread
+    ticking.cancel()
+    p.close()
+
+
+async def test_a_model_error_on_the_fast_path_reaches_the_caller() -> None:
+    calls = 0
+
+    def fails_on_the_fifth(data: np.ndarray, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise ValueError("bad input for this model")
+        return {name: data.sum(axis=1) for name in outputs}
+
+    p = Predictor(fails_on_the_fifth, model="m", timeout_s=1)
+    for _ in range(4):
+        await p(np.ones((1, 2)), 1, ("predict",))
+    assert p.sync_waits >= 2
+    with pytest.raises(ValueError, match="bad input for this model"):
+        await p(np.ones((1, 2)), 1, ("predict",))
+    assert (await p(np.ones((1, 2)), 1, ("predict",)))["predict"].tolist() == [2.0]
+    p.close()
