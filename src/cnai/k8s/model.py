@@ -42,9 +42,10 @@ class ServedModel:
         return self.stable
 
     def metadata(self, name: str, *, track: str | None = None, component: str = "model-server") -> dict[str, Any]:
-        meta: dict[str, Any] = {"name": name, "labels": self.selector(track) | self.common_labels(component)}
+        meta: dict[str, Any] = {"name": name}
         if self.options.namespace:
             meta["namespace"] = self.options.namespace
+        meta["labels"] = self.selector(track) | self.common_labels(component)
         return meta
 
     def common_labels(self, component: str = "model-server") -> dict[str, str]:

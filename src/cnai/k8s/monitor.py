@@ -33,9 +33,10 @@ def render_monitor(doc: Document, spec: dict[str, Any], options: RenderOptions) 
         "cnai.io/monitor": doc.name,
     }
     selector = {"cnai.io/monitor": doc.name}
-    meta: dict[str, Any] = {"name": name, "labels": labels}
+    meta: dict[str, Any] = {"name": name}
     if options.namespace:
         meta["namespace"] = options.namespace
+    meta["labels"] = labels
     document = {"apiVersion": API_VERSION, "kind": doc.kind, "metadata": {"name": doc.name}, "spec": spec}
     if doc.labels:
         document["metadata"]["labels"] = dict(doc.labels)

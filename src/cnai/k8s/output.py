@@ -13,9 +13,25 @@ from cnai.k8s.render import Rendered
 HEADER = "# Rendered by cnai {version} (cnai k8s render) from {kind} {name}; edit the spec, not this file.\n"
 
 
+class _Dumper(yaml.SafeDumper):
+    """No anchors and aliases (a label dict shared by two fields stays two plain copies), and
+    multi-line strings (a spec in a ConfigMap) as literal blocks."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
 def dump_manifests(manifests: list[Manifest]) -> str:
     # sort_keys=False: apiVersion, kind, metadata, spec read in the order people expect.
-    return "---\n".join(yaml.safe_dump(m, sort_keys=False, default_flow_style=False) for m in manifests)
+    return "---\n".join(yaml.dump(m, Dumper=_Dumper, sort_keys=False, default_flow_style=False) for m in manifests)
 
 
 def to_text(rendered: Rendered) -> str:
