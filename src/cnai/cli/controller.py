@@ -8,7 +8,9 @@ import typer
 
 from cnai.cli._common import build_settings, guarded
 
-app = typer.Typer(help="Run a controller on its own (what the Helm chart and rendered Monitors run).", no_args_is_help=True)
+app = typer.Typer(
+    help="Run a controller on its own (what the Helm chart and rendered Monitors run).", no_args_is_help=True
+)
 
 
 @app.command("monitor")

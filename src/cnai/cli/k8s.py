@@ -64,18 +64,24 @@ TRACKING_URI = typer.Option(
     None, help="Registry that resolves models:/name@alias at render time. [env: CNAI_TRACKING_URI, MLFLOW_TRACKING_URI]"
 )
 IMAGE = typer.Option(None, help="Image of the controllers. [default: ghcr.io/cnai-project/cnai:VERSION]")
-SERVING_IMAGE = typer.Option(None, help="Image of the model servers. [default: ghcr.io/cnai-project/cnai-serving:VERSION]")
+SERVING_IMAGE = typer.Option(
+    None, help="Image of the model servers. [default: ghcr.io/cnai-project/cnai-serving:VERSION]"
+)
 CLUSTER_TRACKING_URI = typer.Option(
     None, help="Control plane URL as pods see it, for model downloads. [default: http://cnai:8080]"
 )
 REGISTRY_SECRET = typer.Option(None, help="Secret whose key 'token' is a reader token for model downloads.")
 SERVE_SECRET = typer.Option(
-    None, help="Secret whose key 'token' clients must send to the model server. [default: none; the Service is open in-cluster]"
+    None,
+    help="Secret whose key 'token' clients must send to the model server. [default: none; the Service is open in-cluster]",
 )
 EVENT_BUS = typer.Option(
-    None, help="Event bus for the inference log that monitors read, e.g. kafka://kafka:9092. [default: no inference log]"
+    None,
+    help="Event bus for the inference log that monitors read, e.g. kafka://kafka:9092. [default: no inference log]",
 )
-PROMETHEUS_URL = typer.Option(None, help="Prometheus that KEDA queries. [default: http://prometheus-operated.monitoring.svc:9090]")
+PROMETHEUS_URL = typer.Option(
+    None, help="Prometheus that KEDA queries. [default: http://prometheus-operated.monitoring.svc:9090]"
+)
 CONFIG_SECRET = typer.Option(
     None, help="Secret with CNAI_STORE, CNAI_EVENT_BUS, CNAI_ARTIFACTS for monitor controllers. [default: cnai-config]"
 )

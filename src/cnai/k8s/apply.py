@@ -24,7 +24,9 @@ FIELD_MANAGER = "cnai"
 MERGE_PATCH = "application/merge-patch+json"
 
 
-def apply_stages(with_canary: list[Manifest], without_canary: list[Manifest] | None, exists: bool) -> list[list[Manifest]]:
+def apply_stages(
+    with_canary: list[Manifest], without_canary: list[Manifest] | None, exists: bool
+) -> list[list[Manifest]]:
     """The order to apply in. KServe and Knative split traffic between the last rolled-out
     revision and the newest: when the object does not exist yet, the stable model goes out first
     (and must be ready) so that the canary has something to split with."""
@@ -147,7 +149,9 @@ def wait_for_rollout(
     while pending:
         for ref in list(pending):
             live = cluster.get(ref)
-            status = rollout_status(live) if live is not None else RolloutStatus("progressing", f"{ref[2]}: not found yet")
+            status = (
+                rollout_status(live) if live is not None else RolloutStatus("progressing", f"{ref[2]}: not found yet")
+            )
             assert status is not None
             if last.get(ref) != status:
                 report(status)

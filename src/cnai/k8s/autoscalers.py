@@ -98,9 +98,7 @@ def keda(served: ServedModel, deployment: str) -> Manifest:
         ],
         "advanced": {
             "horizontalPodAutoscalerConfig": {
-                "behavior": {
-                    "scaleDown": {"stabilizationWindowSeconds": round(spec.autoscaling.stable_window_seconds)}
-                }
+                "behavior": {"scaleDown": {"stabilizationWindowSeconds": round(spec.autoscaling.stable_window_seconds)}}
             }
         },
     }

@@ -51,7 +51,9 @@ def deployment_status(obj: dict[str, Any]) -> RolloutStatus:
         return RolloutStatus("progressing", f"deployment/{name}: waiting for the controller to see the new spec")
     progressing = _condition(status, "Progressing")
     if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
-        return RolloutStatus("failed", f"deployment/{name} exceeded its progress deadline: {progressing.get('message', '')}")
+        return RolloutStatus(
+            "failed", f"deployment/{name} exceeded its progress deadline: {progressing.get('message', '')}"
+        )
     desired = obj.get("spec", {}).get("replicas", 1)
     updated = status.get("updatedReplicas", 0)
     total = status.get("replicas", 0)

@@ -76,7 +76,9 @@ def _alias_version(base: str, name: str, alias: str, token: str) -> str:
     if response.status_code == 404:
         raise NotFound(f"Registered model {name!r} has no alias {alias!r} at {base}: check `cnai models show {name}`")
     if response.status_code in (401, 403):
-        raise Unavailable(f"{base} refused to resolve models:/{name}@{alias} (HTTP {response.status_code}): set a token")
+        raise Unavailable(
+            f"{base} refused to resolve models:/{name}@{alias} (HTTP {response.status_code}): set a token"
+        )
     if response.status_code != 200:
         raise Unavailable(f"{base} answered HTTP {response.status_code} resolving models:/{name}@{alias}")
     try:

@@ -124,5 +124,7 @@ def run(settings: Settings, files: list[Path]) -> None:
             engine.dispose()
         app = build_app(settings, only)
         # Only /health and /metrics are served (no data, no writes): no token is asked for.
-        common = dict(host=settings.host, port=settings.port, loop="uvloop", log_level=settings.log_level)
+        common = dict(
+            host=settings.host, port=settings.port, loop="uvloop", log_level=settings.log_level, access_log=False
+        )
         listen.run(app, sock, common)

@@ -22,7 +22,7 @@ from tests.fixtures.k8s import validate_manifests
 from tests.fixtures.servers import LiveServer, start_live_server
 from tests.unit.k8s.cases import COMBOS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("*.yaml"))
 runner = CliRunner()
 
@@ -85,29 +85,39 @@ def test_examples_render_for_every_target_and_validate(
 def test_an_alias_without_a_tracking_uri_is_one_line(tmp_path: Path) -> None:
     code, output = invoke("k8s", "render", "-f", str(EXAMPLES[0]), "-o", str(tmp_path))
     assert code == 1
-    assert output.count("\n") == 1 and "--tracking-uri" in output
+    assert output.count("\n") == 1
+    assert "--tracking-uri" in output
     assert not list(tmp_path.glob("*.yaml"))
 
 
 def test_a_bad_spec_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     spec = tmp_path / "bad.yaml"
-    spec.write_text("apiVersion: cnai.io/v1\nkind: Deployment\nmetadata: {name: w}\nspec: {model: models:/w/1, replicaz: 2}\n")
+    spec.write_text(
+        "apiVersion: cnai.io/v1\nkind: Deployment\nmetadata: {name: w}\nspec: {model: models:/w/1, replicaz: 2}\n"
+    )
     code, output = invoke("k8s", "render", "-f", str(spec), "-o", str(tmp_path / "out"))
     assert code == 1
-    assert output.count("\n") == 1 and "spec.replicaz" in output
+    assert output.count("\n") == 1
+    assert "spec.replicaz" in output
     assert not (tmp_path / "out").exists()
 
 
 def test_an_unknown_alias_is_one_line(registry: LiveServer, tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text("apiVersion: cnai.io/v1\nkind: Deployment\nmetadata: {name: w}\nspec: {model: models:/quickstart-wine@gone}\n")
+    spec.write_text(
+        "apiVersion: cnai.io/v1\nkind: Deployment\nmetadata: {name: w}\nspec: {model: models:/quickstart-wine@gone}\n"
+    )
     code, output = invoke("k8s", "render", "-f", str(spec), "-o", str(tmp_path), "--tracking-uri", registry.url)
-    assert code == 1 and output.count("\n") == 1 and "no alias 'gone'" in output
+    assert code == 1
+    assert output.count("\n") == 1
+    assert "no alias 'gone'" in output
 
 
 def test_models_download_fetches_the_pinned_version_into_dest(registry: LiveServer, tmp_path: Path) -> None:
     dest = tmp_path / "models" / "wine"
-    code, output = invoke("models", "download", "models:/quickstart-wine@champion", str(dest), "--tracking-uri", registry.url)
+    code, output = invoke(
+        "models", "download", "models:/quickstart-wine@champion", str(dest), "--tracking-uri", registry.url
+    )
     assert code == 0, output
     assert "version 2" in output
     assert (dest / "MLmodel").is_file()
@@ -115,6 +125,10 @@ def test_models_download_fetches_the_pinned_version_into_dest(registry: LiveServ
 
     read_model_dir(dest)  # a model `cnai serve NAME=DEST` can load
     code, output = invoke("models", "download", "models:/quickstart-wine/1", str(dest), "--tracking-uri", registry.url)
-    assert code == 1 and "already holds a model" in output
-    code, output = invoke("models", "download", "models:/quickstart-wine/9", str(tmp_path / "x"), "--tracking-uri", registry.url)
-    assert code == 1 and "not found in the registry" in output
+    assert code == 1
+    assert "already holds a model" in output
+    code, output = invoke(
+        "models", "download", "models:/quickstart-wine/9", str(tmp_path / "x"), "--tracking-uri", registry.url
+    )
+    assert code == 1
+    assert "not found in the registry" in output

@@ -34,7 +34,10 @@ def test_yaml_numbers_become_quantity_text() -> None:
 
 def test_spec_resources_in_kubernetes_form_are_stored_as_given() -> None:
     spec = parse_deployment_spec(
-        {"model": "m", "resources": {"requests": {"cpu": 0.5, "memory": "1Gi"}, "limits": {"memory": "2Gi", "nvidia.com/gpu": 1}}}
+        {
+            "model": "m",
+            "resources": {"requests": {"cpu": 0.5, "memory": "1Gi"}, "limits": {"memory": "2Gi", "nvidia.com/gpu": 1}},
+        }
     )
     assert spec.resources.requests == {"cpu": "0.5", "memory": "1Gi"}
     assert spec.resources.limits == {"memory": "2Gi", "nvidia.com/gpu": "1"}
@@ -56,6 +59,6 @@ def test_spec_resources_in_kubernetes_form_are_stored_as_given() -> None:
     ],
 )
 def test_bad_resources_are_refused_with_the_field(resources: dict[str, object], message: str) -> None:
-    with pytest.raises(InvalidArgument, match="spec.resources") as caught:
+    with pytest.raises(InvalidArgument, match=r"spec\.resources") as caught:
         parse_deployment_spec({"model": "m", "resources": resources})
     assert message in str(caught.value)

@@ -55,7 +55,8 @@ def test_hpa_keeps_one_replica_where_the_spec_scales_to_zero_and_says_so() -> No
 
 def test_keda_scales_to_zero_on_the_in_flight_query() -> None:
     scaled = _by_kind("gpu-scale-to-zero", "kubernetes", "keda")["ScaledObject/vision"]["spec"]
-    assert scaled["minReplicaCount"] == 0 and scaled["cooldownPeriod"] == 120
+    assert scaled["minReplicaCount"] == 0
+    assert scaled["cooldownPeriod"] == 120
     trigger = scaled["triggers"][0]
     assert trigger["type"] == "prometheus"
     assert trigger["metadata"]["query"].startswith("sum(cnai_serving_in_flight{")
@@ -85,7 +86,9 @@ def test_kserve_canary_and_storage_uri() -> None:
     assert predictor["canaryTrafficPercent"] == 20
     env = {e["name"]: e.get("value") for e in predictor["containers"][0]["env"]}
     assert env["STORAGE_URI"] == "models:/quickstart-wine/4"
-    assert objs["InferenceService/wine"]["metadata"]["annotations"]["cnai.io/stable-model"] == "models:/quickstart-wine/3"
+    assert (
+        objs["InferenceService/wine"]["metadata"]["annotations"]["cnai.io/stable-model"] == "models:/quickstart-wine/3"
+    )
     storage = objs["ClusterStorageContainer/cnai-models"]["spec"]
     assert storage["supportedUriFormats"] == [{"prefix": "models:/"}]
 
@@ -93,7 +96,8 @@ def test_kserve_canary_and_storage_uri() -> None:
 def test_knative_splits_between_named_revisions() -> None:
     service = _by_kind("full", "knative", "knative")["Service/wine"]["spec"]
     stable_only = _by_kind("full", "knative", "knative")  # same render: revision names are stable
-    assert service["traffic"][0]["percent"] == 80 and service["traffic"][0]["tag"] == "stable"
+    assert service["traffic"][0]["percent"] == 80
+    assert service["traffic"][0]["tag"] == "stable"
     assert service["traffic"][1] == {"latestRevision": True, "percent": 20, "tag": "canary"}
     assert service["template"]["metadata"]["name"].startswith("wine-v4-")
     assert service["traffic"][0]["revisionName"].startswith("wine-v3-")
@@ -111,14 +115,17 @@ def test_a_monitor_runs_its_own_controller_from_a_config_map() -> None:
     container = deployment["template"]["spec"]["containers"][0]
     assert container["args"][:3] == ["controller", "monitor", "-f"]
     assert container["image"] == "ghcr.io/cnai-project/cnai:test"
-    assert deployment["replicas"] == 1 and deployment["strategy"] == {"type": "Recreate"}
+    assert deployment["replicas"] == 1
+    assert deployment["strategy"] == {"type": "Recreate"}
 
 
 def test_the_pod_is_locked_down() -> None:
     pod = _by_kind("full", "kubernetes", "hpa")["Deployment/wine"]["spec"]["template"]["spec"]
     for container in pod["containers"] + pod["initContainers"]:
         ctx = container["securityContext"]
-        assert ctx["runAsNonRoot"] and ctx["readOnlyRootFilesystem"] and not ctx["allowPrivilegeEscalation"]
+        assert ctx["runAsNonRoot"]
+        assert ctx["readOnlyRootFilesystem"]
+        assert not ctx["allowPrivilegeEscalation"]
         assert ctx["capabilities"] == {"drop": ["ALL"]}
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     server = pod["containers"][0]

@@ -13,7 +13,15 @@ from tests.unit.k8s.cases import CASES, COMBOS, options
 @pytest.mark.parametrize(("target", "autoscaler"), COMBOS)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_case_and_target_validates(case: str, target: str, autoscaler: str) -> None:
-    for extra in ({}, {"namespace": "ml", "serve_secret": "wine-token", "registry_secret": "reader", "event_bus": "kafka://kafka:9092"}):
+    for extra in (
+        {},
+        {
+            "namespace": "ml",
+            "serve_secret": "wine-token",
+            "registry_secret": "reader",
+            "event_bus": "kafka://kafka:9092",
+        },
+    ):
         rendered = render_text(_text(case), options(target, autoscaler, **extra))
         assert validate_manifests(m for r in rendered for m in r.manifests) >= len(rendered)
 
@@ -37,7 +45,7 @@ def test_the_validator_refuses_an_unknown_field_in_each_kind() -> None:
                 broken = {**manifest, "spec": {**manifest.get("spec", {}), "replicaz": 1}}
                 if manifest["kind"] == "ConfigMap":
                     broken = {**manifest, "dataz": {}}
-                with pytest.raises(AssertionError, match="replicaz|dataz|unknown"):
+                with pytest.raises(AssertionError, match=r"replicaz|dataz|unknown"):
                     validate_manifest(broken)
     assert {k for _, k in seen} >= {
         "Deployment",
@@ -71,5 +79,5 @@ def test_the_cached_validator_agrees_with_kubernetes_validate_itself() -> None:
         if manifest["kind"] == "ConfigMap":
             broken = {**manifest, "dataz": {}}
         for check in (validate_manifest, validate_with_kubernetes_validate):
-            with pytest.raises(AssertionError, match="replicaz|dataz"):
+            with pytest.raises(AssertionError, match=r"replicaz|dataz"):
                 check(broken)

@@ -33,7 +33,9 @@ def test_old_replicas_still_terminating_is_not_done() -> None:
     obj = recorded("deployment-complete")
     obj["status"]["replicas"] = 3  # a pod of the old ReplicaSet is still there
     status = rollout_status(obj)
-    assert status is not None and status.state == "progressing" and "old replica" in status.message
+    assert status is not None
+    assert status.state == "progressing"
+    assert "old replica" in status.message
 
 
 def test_kinds_without_a_rollout_have_no_status() -> None:
@@ -60,7 +62,9 @@ class _Cluster:
 def test_wait_follows_the_rollout_to_done_and_reports_each_change() -> None:
     seen: list[str] = []
     now = [0.0]
-    cluster = _Cluster([recorded("deployment-stale"), recorded("deployment-progressing"), recorded("deployment-complete")])
+    cluster = _Cluster(
+        [recorded("deployment-stale"), recorded("deployment-progressing"), recorded("deployment-complete")]
+    )
     manifest = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "wine"}}
     final = wait_for_rollout(
         cluster,  # type: ignore[arg-type]
@@ -86,5 +90,6 @@ def test_wait_gives_up_at_the_timeout() -> None:
         clock=lambda: now[0],
         sleep=lambda s: now.__setitem__(0, now[0] + s),
     )
-    assert final[0].state == "failed" and "timed out after 10 s" in final[0].message
+    assert final[0].state == "failed"
+    assert "timed out after 10 s" in final[0].message
     assert now[0] == 10

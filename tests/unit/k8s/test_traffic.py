@@ -12,7 +12,7 @@ from tests.unit.k8s.recorded import recorded
 def test_kubernetes_promote_rolls_stable_to_the_canary_template_and_removes_the_canary() -> None:
     stable, canary = recorded("deployment-complete"), recorded("deployment-canary")
     change = traffic.promote_deployments(stable, canary)
-    (ref, patch), = change.patches
+    ((ref, patch),) = change.patches
     assert ref == ("apps/v1", "Deployment", "wine")
     template = patch["spec"]["template"]
     assert template["metadata"]["labels"]["cnai.io/track"] == "stable"  # the stable selector still matches
@@ -36,17 +36,19 @@ def test_kserve_promote_and_rollback_patch_canary_traffic_percent() -> None:
     assert traffic.promote_inference_service(isvc).patches == [
         (ref, {"spec": {"predictor": {"canaryTrafficPercent": None}}})
     ]
-    assert traffic.rollback_inference_service(isvc).patches == [(ref, {"spec": {"predictor": {"canaryTrafficPercent": 0}}})]
+    assert traffic.rollback_inference_service(isvc).patches == [
+        (ref, {"spec": {"predictor": {"canaryTrafficPercent": 0}}})
+    ]
 
 
 def test_knative_rollback_pins_the_stable_revision_and_promote_sends_all_to_latest() -> None:
     ksvc = recorded("knative-service-ready")
-    (_, back), = traffic.rollback_knative(ksvc).patches
+    ((_, back),) = traffic.rollback_knative(ksvc).patches
     assert back["spec"]["traffic"] == [
         {"revisionName": "wine-v3-9f8e7d6c", "percent": 100, "tag": "stable"},
         {"latestRevision": True, "percent": 0, "tag": "canary"},
     ]
-    (_, forward), = traffic.promote_knative(ksvc).patches
+    ((_, forward),) = traffic.promote_knative(ksvc).patches
     assert forward["spec"]["traffic"] == [{"latestRevision": True, "percent": 100}]
 
 

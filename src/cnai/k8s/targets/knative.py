@@ -106,12 +106,13 @@ class KnativeTarget:
                 "autoscaling.knative.dev/min-scale": str(max(1, r.min)),
                 "autoscaling.knative.dev/max-scale": str(r.max),
             }
+        panic_share = 100 * a.panic_window_seconds / a.stable_window_seconds
         out = {
             "autoscaling.knative.dev/class": KPA,
             "autoscaling.knative.dev/metric": "concurrency",
             "autoscaling.knative.dev/target": f"{a.target_concurrency:g}",
             "autoscaling.knative.dev/window": f"{a.stable_window_seconds:g}s",
-            "autoscaling.knative.dev/panic-window-percentage": f"{100 * a.panic_window_seconds / a.stable_window_seconds:g}",
+            "autoscaling.knative.dev/panic-window-percentage": f"{panic_share:g}",
             "autoscaling.knative.dev/panic-threshold-percentage": f"{100 * a.panic_threshold:g}",
             "autoscaling.knative.dev/min-scale": str(r.min),
             "autoscaling.knative.dev/max-scale": str(r.max),
