@@ -50,18 +50,18 @@ class Cluster:
         except ImportError:
             raise InvalidArgument("`cnai k8s apply` needs the kubernetes client: pip install 'cnai[k8s]'") from None
         try:
-            config.load_kube_config(context=context)
-            _, active = config.list_kube_config_contexts()
+            config.load_kube_config(context=context)  # type: ignore[no-untyped-call]
+            _, active = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
             current_ns = (active or {}).get("context", {}).get("namespace") or "default"
         except Exception:  # no kubeconfig: inside a pod, the service account's cluster
             try:
-                config.load_incluster_config()
+                config.load_incluster_config()  # type: ignore[no-untyped-call]
             except config.ConfigException:
                 raise Unavailable(
                     "No cluster: no kubeconfig (~/.kube/config, KUBECONFIG) and not inside a pod"
                 ) from None
             current_ns = _incluster_namespace()
-        return cls(dynamic.DynamicClient(ApiClient()), namespace or current_ns)
+        return cls(dynamic.DynamicClient(ApiClient()), namespace or current_ns)  # type: ignore[no-untyped-call]
 
     def _resource(self, api_version: str, kind: str) -> Any:
         from kubernetes.dynamic.exceptions import ResourceNotFoundError

@@ -37,7 +37,12 @@ def render_monitor(doc: Document, spec: dict[str, Any], options: RenderOptions) 
     if options.namespace:
         meta["namespace"] = options.namespace
     meta["labels"] = labels
-    document = {"apiVersion": API_VERSION, "kind": doc.kind, "metadata": {"name": doc.name}, "spec": spec}
+    document: dict[str, Any] = {
+        "apiVersion": API_VERSION,
+        "kind": doc.kind,
+        "metadata": {"name": doc.name},
+        "spec": spec,
+    }
     if doc.labels:
         document["metadata"]["labels"] = dict(doc.labels)
     config_map: Manifest = {

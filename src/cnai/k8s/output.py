@@ -13,7 +13,7 @@ from cnai.k8s.render import Rendered
 HEADER = "# Rendered by cnai {version} (cnai k8s render) from {kind} {name}; edit the spec, not this file.\n"
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no types here
     """No anchors and aliases (a label dict shared by two fields stays two plain copies), and
     multi-line strings (a spec in a ConfigMap) as literal blocks."""
 
