@@ -10,7 +10,7 @@ own canonical form); ``to_number`` gives the value for comparisons such as reque
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 
 _QUANTITY = re.compile(
     r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))(?:(?P<binary>Ki|Mi|Gi|Ti|Pi|Ei)|(?P<si>[numkMGTPE])|(?P<exp>[eE][+-]?\d+))?$"
@@ -29,6 +29,7 @@ _SI = {
 }
 
 GPU = "nvidia.com/gpu"
+MAX_EXPONENT = 30  # far past any machine; the API server itself caps quantities near 2^63
 # What a cnai Deployment may state; other extended resources would render to Kubernetes but mean
 # nothing to the local runner, so they are refused rather than silently kept.
 REQUEST_KEYS = ("cpu", "memory", "ephemeral-storage")
@@ -42,14 +43,17 @@ def to_number(text: str) -> Decimal:
         raise ValueError(f"{text!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 1Gi)")
     try:
         value = Decimal(match.group("number"))
-    except InvalidOperation:  # pragma: no cover - the regex admits only decimals
-        raise ValueError(f"{text!r} is not a Kubernetes quantity") from None
-    if match.group("binary"):
-        value *= _BINARY[match.group("binary")]
-    elif match.group("si"):
-        value *= _SI[match.group("si")]
-    elif match.group("exp"):
-        value *= Decimal(10) ** int(match.group("exp")[1:])
+        if match.group("binary"):
+            value *= _BINARY[match.group("binary")]
+        elif match.group("si"):
+            value *= _SI[match.group("si")]
+        elif match.group("exp"):
+            exponent = int(match.group("exp")[1:])
+            if abs(exponent) > MAX_EXPONENT:  # 1e999999999 would take the decimal module's range
+                raise ValueError(f"{text!r} is out of range")
+            value = value.scaleb(exponent)
+    except DecimalException:
+        raise ValueError(f"{text!r} is out of range") from None
     return value
 
 

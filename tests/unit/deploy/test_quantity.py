@@ -62,3 +62,8 @@ def test_bad_resources_are_refused_with_the_field(resources: dict[str, object], 
     with pytest.raises(InvalidArgument, match=r"spec\.resources") as caught:
         parse_deployment_spec({"model": "m", "resources": resources})
     assert message in str(caught.value)
+
+
+def test_an_exponent_past_any_machine_is_refused_quickly() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        to_number("1e999999999")
