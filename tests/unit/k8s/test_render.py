@@ -131,3 +131,14 @@ def test_the_pod_is_locked_down() -> None:
     server = pod["containers"][0]
     assert server["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert server["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+
+
+def test_knative_gets_windows_its_admission_accepts() -> None:
+    spec = (
+        "apiVersion: cnai.io/v1\nkind: Deployment\nmetadata: {name: w}\n"
+        "spec: {model: models:/w/1, autoscaling: {stableWindowSeconds: 2, panicWindowSeconds: 0.01}}\n"
+    )
+    service = render_text(spec, options("knative", None))[0].manifests[0]
+    annotations = service["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["autoscaling.knative.dev/window"] == "6s"
+    assert annotations["autoscaling.knative.dev/panic-window-percentage"] == "1"

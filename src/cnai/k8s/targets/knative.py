@@ -106,12 +106,15 @@ class KnativeTarget:
                 "autoscaling.knative.dev/min-scale": str(max(1, r.min)),
                 "autoscaling.knative.dev/max-scale": str(r.max),
             }
-        panic_share = 100 * a.panic_window_seconds / a.stable_window_seconds
+        # Knative's admission refuses a window outside 6 s..1 h and a panic share outside 1..100 %:
+        # the nearest values it takes, rather than a manifest the cluster rejects.
+        window = min(max(a.stable_window_seconds, 6.0), 3600.0)
+        panic_share = min(max(100 * a.panic_window_seconds / a.stable_window_seconds, 1.0), 100.0)
         out = {
             "autoscaling.knative.dev/class": KPA,
             "autoscaling.knative.dev/metric": "concurrency",
             "autoscaling.knative.dev/target": f"{a.target_concurrency:g}",
-            "autoscaling.knative.dev/window": f"{a.stable_window_seconds:g}s",
+            "autoscaling.knative.dev/window": f"{window:g}s",
             "autoscaling.knative.dev/panic-window-percentage": f"{panic_share:g}",
             "autoscaling.knative.dev/panic-threshold-percentage": f"{100 * a.panic_threshold:g}",
             "autoscaling.knative.dev/min-scale": str(r.min),
