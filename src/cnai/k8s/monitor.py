@@ -80,6 +80,7 @@ def render_monitor(doc: Document, spec: dict[str, Any], options: RenderOptions) 
                 "metadata": {"labels": labels},
                 "spec": {
                     "automountServiceAccountToken": False,
+                    **pod.NO_SERVICE_LINKS,
                     "securityContext": pod.pod_security(),
                     "containers": [container],
                     "volumes": [

@@ -22,6 +22,12 @@ READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 
 
+# A Service named "cnai" (the Helm chart's control plane) would give every pod of its namespace
+# CNAI_PORT=tcp://10.x.y.z:8080 and friends through Kubernetes' service links, which cnai's
+# settings read as its own CNAI_* variables and refuse: every rendered pod turns them off.
+NO_SERVICE_LINKS = {"enableServiceLinks": False}
+
+
 def container_security() -> dict[str, Any]:
     return {
         "runAsNonRoot": True,

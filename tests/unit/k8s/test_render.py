@@ -142,3 +142,20 @@ def test_knative_gets_windows_its_admission_accepts() -> None:
     annotations = service["spec"]["template"]["metadata"]["annotations"]
     assert annotations["autoscaling.knative.dev/window"] == "6s"
     assert annotations["autoscaling.knative.dev/panic-window-percentage"] == "1"
+
+
+def test_no_pod_gets_service_link_variables() -> None:
+    """A Service named cnai would hand every pod CNAI_PORT=tcp://..., which cnai's settings refuse."""
+    for target, autoscaler in (("kubernetes", "hpa"), ("kserve", "knative"), ("knative", "knative")):
+        rendered = render_text(text("full"), options(target, autoscaler))
+        pods = []
+        for manifest in (m for r in rendered for m in r.manifests):
+            spec = manifest.get("spec", {})
+            if manifest["kind"] == "Deployment":
+                pods.append(spec["template"]["spec"])
+            elif manifest["kind"] == "InferenceService":
+                pods.append(spec["predictor"])
+            elif manifest["kind"] == "Service" and "template" in spec:
+                pods.append(spec["template"]["spec"])
+        assert pods
+        assert all(p["enableServiceLinks"] is False for p in pods)

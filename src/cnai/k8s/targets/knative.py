@@ -80,6 +80,7 @@ class KnativeTarget:
             "containerConcurrency": 0,  # no hard limit: the autoscaler's target is a soft one
             "timeoutSeconds": 300,
             "automountServiceAccountToken": False,
+            **pod.NO_SERVICE_LINKS,
             "containers": [container],
             "volumes": pod.scratch_volumes(models=False),
         }

@@ -85,6 +85,7 @@ class KServeTarget:
             predictor["canaryTrafficPercent"] = round(spec.canary.percent)
         predictor["securityContext"] = pod.pod_security()
         predictor["automountServiceAccountToken"] = False
+        predictor.update(pod.NO_SERVICE_LINKS)
         tolerations = pod.gpu_tolerations(served)
         if tolerations:
             predictor["tolerations"] = tolerations

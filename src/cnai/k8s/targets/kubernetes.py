@@ -98,6 +98,7 @@ class KubernetesTarget:
             container["resources"] = resources
         pod_spec: dict[str, Any] = {
             "automountServiceAccountToken": False,  # the server never talks to the API server
+            **pod.NO_SERVICE_LINKS,
             "securityContext": pod.pod_security(),
             "terminationGracePeriodSeconds": 30,
             "topologySpreadConstraints": pod.topology_spread(selector),
