@@ -5,10 +5,12 @@ from __future__ import annotations
 import typer
 
 from cnai import __version__
+from cnai.cli import controller as controller_cmd
 from cnai.cli import db as db_cmd
 from cnai.cli import deploy as deploy_cmd
 from cnai.cli import drift as drift_cmd
 from cnai.cli import experiments as experiments_cmd
+from cnai.cli import k8s as k8s_cmd
 from cnai.cli import models as models_cmd
 from cnai.cli import quickstart as quickstart_cmd
 from cnai.cli import resources as resources_cmd
@@ -57,6 +59,8 @@ app.add_typer(experiments_cmd.app, name="experiments")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(tokens_cmd.app, name="tokens")
+app.add_typer(k8s_cmd.app, name="k8s")
+app.add_typer(controller_cmd.app, name="controller")
 app.command("audit")(tokens_cmd.audit)
 # Other command groups (serve, drift, ...) register themselves here, one line each.
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
 from cnai.cli._client import ApiClient
-from cnai.cli._common import build_settings, console, print_json
+from cnai.cli._common import build_settings, console, guarded, print_json
 from cnai.cli._format import when
 
 app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
@@ -88,3 +90,20 @@ def show_model(
             v["source"],
         )
     console.print(table)
+
+
+@app.command("download")
+def download(
+    uri: str = typer.Argument(..., help="models:/name/version or models:/name@alias."),
+    dest: Path = typer.Argument(..., help="Directory to create the model in (DEST/MLmodel); empty or new."),
+    tracking_uri: str = typer.Option(None, help=TRACKING_URI_HELP),
+) -> None:
+    """Download a registered model version into DEST, ready for `cnai serve NAME=DEST`.
+
+    What the init container of a rendered Kubernetes Deployment runs, and the command KServe's storage initializer calls for models:/ URIs (`cnai models download SRC DEST`). Authenticates with MLFLOW_TRACKING_TOKEN when set.
+    """
+    from cnai.serving.resolve import download_model
+
+    settings = build_settings(tracking_uri=tracking_uri)
+    path, version = guarded(lambda: download_model(uri, settings.tracking_uri, dest))
+    console.print(f"Downloaded {uri} (version {version}) to {path}")

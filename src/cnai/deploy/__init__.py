@@ -6,6 +6,7 @@ what it did in the resource's status. Policies (autoscaling, canary judgement, t
 pure modules; the controller is a thin loop around them.
 
     specs.py        the Deployment spec (pydantic), validated once when applied
+    quantity.py     Kubernetes quantities and the requests/limits rules of spec.resources
     autoscaler.py   concurrency policy with stable and panic windows (Knative KPA), no I/O
     canary.py       the canary judge: error rate and p99 against the spec's thresholds, no I/O
     stats.py        per-target counters and the in-flight integral the router keeps

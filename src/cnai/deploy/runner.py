@@ -212,7 +212,7 @@ class DeploymentRunner:
             version=version,
             max_batch_size=spec.batching.max_batch_size,
             max_batch_delay_ms=spec.batching.max_batch_delay_ms,
-            max_memory=spec.resources.max_memory,
+            max_memory=spec.resources.model_budget,  # limits.memory bounds the models when maxMemory is unset
         )
         self._templates[role] = template
         return template

@@ -8,6 +8,9 @@
       replicas: {min: 0, max: 4}          # min 0: scale to zero when idle
       autoscaling: {targetConcurrency: 10}
       canary: {model: models:/wine/7, percent: 20, maxErrorRate: 0.05}
+      resources:                          # Kubernetes form; the local runner uses limits.memory
+        requests: {cpu: 500m, memory: 1Gi}
+        limits: {memory: 2Gi, nvidia.com/gpu: 1}
 
 The spec is validated once, when it is applied, and stored normalised (every default filled in),
 so the controller reads plain dicts and a re-apply of the same intent is "unchanged". Keys are
@@ -23,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from cnai.deploy import quantity
 from cnai.errors import InvalidArgument
 
 KIND = "Deployment"
@@ -95,7 +99,39 @@ class Batching(_Part):
 
 
 class Resources(_Part):
+    """Compute per replica, in Kubernetes' own form, plus cnai's loaded-model budget.
+
+    ``requests``/``limits`` render unchanged into a Kubernetes container; the local runner uses
+    what applies to a process on this machine (``limits.memory`` bounds the loaded models when
+    ``maxMemory`` is not given) and ignores the rest (CPU shares, GPUs it does not manage).
+    """
+
     max_memory: str | None = Field(default=None, description="Loaded-model budget per replica, e.g. 2G.")
+    requests: dict[str, str] = Field(default_factory=dict, description="cpu, memory (Kubernetes quantities).")
+    limits: dict[str, str] = Field(default_factory=dict, description="cpu, memory, nvidia.com/gpu.")
+
+    @field_validator("requests", "limits", mode="before")
+    @classmethod
+    def _quantities(cls, value: object) -> object:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError("must map resource names (cpu, memory, ...) to quantities")
+        return {str(k): quantity.normalise(v) for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _kubernetes_rules(self) -> Resources:
+        quantity.check_resources(self.requests, self.limits)
+        return self
+
+    @property
+    def model_budget(self) -> str | None:
+        """``--max-memory`` for a replica: ``maxMemory``, else the memory limit in bytes."""
+        if self.max_memory is not None:
+            return self.max_memory
+        if "memory" in self.limits:
+            return str(int(quantity.to_number(self.limits["memory"])))
+        return None
 
     @field_validator("max_memory", mode="before")
     @classmethod

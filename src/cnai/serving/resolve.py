@@ -8,7 +8,9 @@ version's files; an alias is resolved to its version number first, so the versio
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,28 +52,66 @@ def fetch_model(uri: str, tracking_uri: str, cache_dir: Path) -> tuple[Path, str
                 "give a directory saved by mlflow's save_model, or models:/NAME/VERSION"
             )
         return path, LOCAL_VERSION
+    name, version = _pinned(match, uri, tracking_uri)
+    dest = cache_dir / name / version
+    if not (dest / "MLmodel").is_file():
+        _download(uri, tracking_uri, name, version, dest)
+    return _model_root(dest), version
+
+
+def download_model(uri: str, tracking_uri: str, dest: Path) -> tuple[Path, str]:
+    """Download registry model ``uri`` so that ``dest/MLmodel`` exists (an init container's or
+    KServe storage initializer's job); the version downloaded. ``dest`` may exist but must hold
+    no other model."""
+    match = _REGISTRY.match(uri)
+    if not match:
+        raise InvalidArgument(f"{uri!r} is not a registry URI: use models:/name/version or models:/name@alias")
+    name, version = _pinned(match, uri, tracking_uri)
+    if (dest / "MLmodel").is_file():
+        raise InvalidArgument(f"{dest} already holds a model (MLmodel): give an empty or new directory")
+    _download(uri, tracking_uri, name, version, dest)
+    root = _model_root(dest)
+    if root != dest:  # the files landed one folder down: move them up, so DEST is the model
+        for child in list(root.iterdir()):
+            child.rename(dest / child.name)
+        root.rmdir()
+    return dest, version
+
+
+def _pinned(match: re.Match[str], uri: str, tracking_uri: str) -> tuple[str, str]:
+    """``(name, version)``, an alias resolved through the registry."""
     if not tracking_uri:
         raise InvalidArgument(f"{uri} needs a control plane: set CNAI_TRACKING_URI or MLFLOW_TRACKING_URI")
     _check_reachable(tracking_uri)
-    import mlflow.artifacts
-    from mlflow.exceptions import MlflowException
+    name, version, alias = match.group("name"), match.group("version"), match.group("alias")
+    if version is not None:
+        return name, str(version)
     from mlflow.tracking import MlflowClient
 
-    name, version, alias = match.group("name"), match.group("version"), match.group("alias")
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with _registry_errors(uri, tracking_uri, name, f"alias {alias!r}"):
+        return name, str(client.get_model_version_by_alias(name, alias).version)
+
+
+def _download(uri: str, tracking_uri: str, name: str, version: str, dest: Path) -> None:
+    import mlflow.artifacts
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with _registry_errors(uri, tracking_uri, name, f"version {version}"):
+        dest.mkdir(parents=True, exist_ok=True)
+        source = client.get_model_version_download_uri(name, version)
+        mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dest), tracking_uri=tracking_uri)
+
+
+@contextlib.contextmanager
+def _registry_errors(uri: str, tracking_uri: str, name: str, what: str) -> Iterator[None]:
+    from mlflow.exceptions import MlflowException
+
     try:
-        if alias is not None:
-            version = str(client.get_model_version_by_alias(name, alias).version)
-        dest = cache_dir / name / str(version)
-        if not (dest / "MLmodel").is_file():
-            dest.mkdir(parents=True, exist_ok=True)
-            source = client.get_model_version_download_uri(name, str(version))
-            mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(dest), tracking_uri=tracking_uri)
-            dest = _model_root(dest)
-        return _model_root(dest), str(version)
+        yield
     except MlflowException as exc:
         if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
-            what = f"alias {alias!r}" if version is None else f"version {version}"
             raise NotFound(
                 f"Model {name!r} {what} not found in the registry at {tracking_uri}: check `cnai models list`"
             ) from None

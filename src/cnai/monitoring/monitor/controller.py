@@ -130,7 +130,8 @@ class MonitorController:
     ``reference_loader`` resolves a spec's reference (default: files only; see
     :class:`~cnai.monitoring.monitor.reference.ArtifactReferenceLoader` for run artifacts).
     ``context``: the server's opt-ins, checked again before each command or webhook runs (the
-    default allows no command and no webhook to a non-public address).
+    default allows no command and no webhook to a non-public address). ``only``: the names of
+    the monitors to run (default: every Monitor in the store).
     """
 
     name = "monitors"
@@ -153,8 +154,12 @@ class MonitorController:
         clock: Callable[[], int] = now_ms,
         http_client: httpx.AsyncClient | None = None,
         context: AdmissionContext | None = None,
+        only: frozenset[str] | None = None,
     ) -> None:
         self.store = MonitorStore(engine)
+        # ``only``: run just these monitors (one controller per Monitor on Kubernetes); others
+        # in the store are left alone, not forgotten.
+        self.only = only
         self.resources = resources
         self.bus = bus
         self.metrics = MonitorMetrics(registry)
@@ -270,7 +275,7 @@ class MonitorController:
         self._resync(self.clock())
 
     def _resync(self, now: int) -> None:
-        listed = {r.name: r for r in self.resources.list(KIND)}
+        listed = {r.name: r for r in self.resources.list(KIND) if self.only is None or r.name in self.only}
         for name in [n for n in self._monitors if n not in listed]:
             del self._monitors[name]
             self._statuses.pop(name, None)
