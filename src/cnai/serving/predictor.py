@@ -262,12 +262,7 @@ class Predictor:
         queued before it fit in the budget too, and the call running now is not already late (a
         model that starts to hang stops the synchronous waits within one ``sync_wait_s``)."""
         budget = self.sync_wait_s
-        return (
-            bool(budget)
-            and ewma is not None
-            and (worker.pending + 1) * ewma < budget
-            and worker.busy_for() < budget
-        )
+        return bool(budget) and ewma is not None and (worker.pending + 1) * ewma < budget and worker.busy_for() < budget
 
     def _abandon(self, worker: _Worker) -> None:
         """Leave the hung thread to finish on its own; later calls get a fresh thread."""
