@@ -310,7 +310,17 @@ def machine_summary() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     mem = memory_gib()
     mem_text = f", {mem:.0f} GiB RAM" if mem else ""
-    return f"{cores} cores ({cpu_model()}){mem_text}, {platform.system()} {platform.release()}"
+    return f"{cores} cores ({cpu_model()}){mem_text}, {platform.system()} {platform.release()}{_autogroup_note()}"
+
+
+def _autogroup_note() -> str:
+    """With autogroup on, Linux shares the CPU equally between sessions whatever their nice values:
+    a benchmark then gets whatever share the other sessions leave it. Said in the report."""
+    try:
+        enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return ""
+    return "; scheduler autogroup ON (other sessions share the CPU equally with the benchmark)" if enabled else ""
 
 
 def load_average() -> str:
