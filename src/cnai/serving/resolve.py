@@ -84,7 +84,11 @@ def check_model(spec: ModelSpec, tracking_uri: str, cache_dir: Path) -> None:
     a server with several worker processes checks before starting them)."""
     import yaml
 
+    from cnai.serving.openai_app import is_generative
     from cnai.serving.runtimes import read_model_dir
+
+    if is_generative(spec.uri):
+        return  # a GGUF file or a sentence-transformers directory: each worker loads it
 
     path, _ = fetch_model(spec.uri, tracking_uri, cache_dir)
     try:
