@@ -12,6 +12,7 @@ error status, and one that fails mid-stream ends with an error event and no ``[D
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnai.errors import InvalidArgument
+from cnai.errors import CnaiError, InvalidArgument, Unavailable
 from cnai.serving.ids import new_id
 from cnai.serving.metrics import LLMMetrics
 from cnai.serving.protocol import openai as oa
@@ -101,7 +102,13 @@ class OpenAIRoutes:
 
     async def start(self) -> None:
         for spec in self.specs:
-            await asyncio.to_thread(self._load, spec)
+            try:
+                await asyncio.to_thread(self._load, spec)
+            except CnaiError:
+                raise
+            except Exception as exc:  # one line at startup, like the repository's models
+                log.debug("loading model %s failed", spec.name, exc_info=True)
+                raise Unavailable(f"Model {spec.name!r} failed to load from {spec.uri}: {exc}") from exc
 
     def _load(self, spec: ModelSpec) -> None:
         path = Path(spec.uri.removeprefix("file://")).expanduser()
@@ -323,6 +330,14 @@ class OpenAIRoutes:
             engine.cancel(gen)
             _end_span(span, 499)
             return 499
+        except Exception as exc:  # headers are out: end the stream with an error event, never a clean end
+            log.error("stream %s failed: %s", rid, exc, exc_info=exc)
+            engine.cancel(gen)
+            err = oa.OpenAIError(500, f"{type(exc).__name__}: {exc}", type_="server_error")
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": oa.sse_error(err), "more_body": False})
+            _end_span(span, 500)
+            return 500
 
     def _observe(self, model: str, done: Finished, first_at: float, start: float) -> None:
         m = self.metrics

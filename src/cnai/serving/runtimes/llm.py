@@ -96,7 +96,10 @@ class Generation:
     submitted: float = field(default_factory=time.perf_counter)
 
     def emit(self, event: Event) -> None:
-        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        try:
+            self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        except RuntimeError:  # the event loop is gone (server stopping): nobody waits for this
+            pass
 
 
 @dataclass(eq=False)
