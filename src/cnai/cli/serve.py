@@ -56,6 +56,9 @@ def serve(
     llm_max_waiting: int = typer.Option(
         None, min=0, help="Requests queued per LLM when its slots are busy; beyond it: 429. [default: 32]"
     ),
+    llm_threads: int = typer.Option(
+        None, min=0, help="CPU threads per LLM decode step. [default: 0, half the cores, as llama.cpp]"
+    ),
     auth_token: str = typer.Option(
         None,
         help="Require this bearer token (or basic-auth password) on every route but health. [env: CNAI_SERVE_AUTH_TOKEN]",
@@ -105,6 +108,7 @@ def serve(
         "llm_slots": llm_slots,
         "llm_context": llm_context,
         "llm_max_waiting": llm_max_waiting,
+        "llm_threads": llm_threads,
         "auth_token": auth_token,
         "insecure": insecure,
         "allowed_hosts": allowed_hosts,

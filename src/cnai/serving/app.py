@@ -101,7 +101,9 @@ class ServingApp:
         self.openai = OpenAIRoutes(
             generative,
             self.metrics.llm,
-            options=LLMOptions(settings.llm_slots, settings.llm_context, settings.llm_max_waiting),
+            options=LLMOptions(
+                settings.llm_slots, settings.llm_context, settings.llm_max_waiting, settings.llm_threads
+            ),
             tracer=self._tracer,
         )
 

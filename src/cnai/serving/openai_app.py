@@ -62,6 +62,7 @@ class LLMOptions:
     slots: int = 8
     ctx_per_slot: int = 2048
     max_waiting: int = 32
+    threads: int = 0
 
 
 class _ChatTemplate:
@@ -125,6 +126,7 @@ class OpenAIRoutes:
                 slots=o.slots,
                 ctx_per_slot=o.ctx_per_slot,
                 max_waiting=o.max_waiting,
+                threads=o.threads or None,
                 on_step=self.metrics.step_sequences.labels(spec.name).observe,
             )
             self.llms[spec.name] = engine

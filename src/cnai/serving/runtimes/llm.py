@@ -151,7 +151,10 @@ class LlamaEngine:
         if not self._model:
             raise InvalidArgument(f"{path}: llama.cpp could not load this GGUF file")
         self._vocab = lc.llama_model_get_vocab(self._model)
-        n_threads = threads or len(os.sched_getaffinity(0))
+        # Half the cores, like llama.cpp: its threads meet at a barrier every layer, so a thread
+        # that loses its core to another process stalls the others (on a busy 2-core machine two
+        # threads were 300x slower than one).
+        n_threads = threads or max(1, len(os.sched_getaffinity(0)) // 2)
         cparams = lc.llama_context_default_params()
         train_ctx = lc.llama_model_n_ctx_train(self._model)
         self.ctx_per_slot = min(ctx_per_slot, train_ctx) if train_ctx > 0 else ctx_per_slot
