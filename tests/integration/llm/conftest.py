@@ -69,7 +69,8 @@ def auth() -> dict[str, str]:
 def start_serve(models: list[str], home: Path, *extra: str, python: str = sys.executable) -> Served:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CNAI_", "MLFLOW_TRACKING_URI"))}
-    env.update({"CNAI_HOME": str(home), "PYTHONPATH": str(REPO / "src"), "CNAI_SERVE_AUTH_TOKEN": TOKEN})
+    path = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH", "")) if p)
+    env.update({"CNAI_HOME": str(home), "PYTHONPATH": path, "CNAI_SERVE_AUTH_TOKEN": TOKEN})
     log = home / "serve.log"
     home.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
