@@ -18,7 +18,7 @@ import pytest
 from tests.integration.llm.conftest import TOKEN, Served, auth, minilm_dir, start_serve
 from tests.integration.llm.test_openai_sdk import metric
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]  # torch imports slowly
 
 SENTENCES = ["A cat sits on the mat.", "Stock markets fell sharply today.", "A kitten rests on a rug."]
 
