@@ -62,7 +62,8 @@ def test_stream_chunks_and_usage_chunk() -> None:
     assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert "usage" not in first
     last = orjson.loads(oa.chunk("id", "m", 1, chat=True, use=oa.usage(3, 4), no_choices=True)[6:])
-    assert last["choices"] == [] and last["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    assert last["choices"] == []
+    assert last["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
 
 
 def test_embeddings_base64_is_little_endian_float32() -> None:
@@ -76,4 +77,5 @@ def test_embeddings_base64_is_little_endian_float32() -> None:
         0.25,
     ]
     req = oa.parse_embeddings({"model": "m", "input": "one"})
-    assert req.inputs == ["one"] and not req.base64
+    assert req.inputs == ["one"]
+    assert not req.base64
