@@ -176,11 +176,11 @@ class OpenAIRoutes:
             if op == "embeddings":
                 req = oa.parse_embeddings(doc)
                 model = req.model
-                status = await self._embeddings(req, send)
+                status = await self._embeddings(req, send, scope)
             else:
                 gen_req = oa.parse_generation(doc, chat=op == "chat")
                 model = gen_req.model
-                status = await self._generate(gen_req, op, receive, send, start)
+                status = await self._generate(gen_req, op, scope, receive, send, start)
         except oa.OpenAIError as err:
             status = err.status
             headers = [(b"retry-after", b"1")] if status == 429 else []
@@ -199,7 +199,9 @@ class OpenAIRoutes:
         return oa.model_card(name, self.created, "embeddings" if name in self.embedders else "llm")
 
     # ---- generation -----------------------------------------------------------------------------
-    async def _generate(self, req: oa.GenerationRequest, op: str, receive: Receive, send: Send, start: float) -> int:
+    async def _generate(
+        self, req: oa.GenerationRequest, op: str, scope: Scope, receive: Receive, send: Send, start: float
+    ) -> int:
         engine = self.llms.get(req.model)
         if engine is None:
             if req.model in self.embedders:
@@ -218,7 +220,7 @@ class OpenAIRoutes:
         room = engine.ctx_per_slot - len(prompt)
         max_tokens = min(req.max_tokens or room, room)
         params = SamplingParams(max_tokens, req.temperature, req.top_p, req.seed, req.stop)
-        span = self._span(op, req, max_tokens)
+        span = self._span(scope, op, req, max_tokens)
         try:
             gen = engine.submit(prompt, params)
         except QueueFull as exc:
@@ -350,7 +352,7 @@ class OpenAIRoutes:
         m.generation_tokens.labels(model).inc(done.completion_tokens)
 
     # ---- embeddings -----------------------------------------------------------------------------
-    async def _embeddings(self, req: oa.EmbeddingRequest, send: Send) -> int:
+    async def _embeddings(self, req: oa.EmbeddingRequest, send: Send, scope: Scope) -> int:
         embedder = self.embedders.get(req.model)
         if embedder is None:
             if req.model in self.llms:
@@ -360,7 +362,7 @@ class OpenAIRoutes:
             raise oa.bad(
                 f"{req.model!r} returns {embedder.dimensions} dimensions; it cannot shorten them", "dimensions"
             )
-        span = self._span("embeddings", None, None, model=req.model)
+        span = self._span(scope, "embeddings", None, None, model=req.model)
         result = await embedder.embed(req.inputs)
         self.metrics.prompt_tokens.labels(req.model).inc(result.tokens)
         await _send(send, 200, oa.embeddings_body(req.model, result.vectors, result.tokens, as_base64=req.base64))
@@ -370,10 +372,17 @@ class OpenAIRoutes:
         return 200
 
     # ---- tracing (OpenTelemetry GenAI semantic conventions) ----------------------------------------
-    def _span(self, op: str, req: oa.GenerationRequest | None, max_tokens: int | None, *, model: str = "") -> Any:
+    def _span(
+        self, scope: Scope, op: str, req: oa.GenerationRequest | None, max_tokens: int | None, *, model: str = ""
+    ) -> Any:
+        """A server span, child of the caller's trace when it sent ``traceparent`` (OpenLLMetry's
+        client span then has this one below it)."""
         if self.tracer is None:
             return None
+        from opentelemetry.propagate import extract
         from opentelemetry.trace import SpanKind
+
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
         name = req.model if req is not None else model
         attributes: dict[str, Any] = {
@@ -388,7 +397,9 @@ class OpenAIRoutes:
                 attributes["gen_ai.request.max_tokens"] = max_tokens
             if req.seed is not None:
                 attributes["gen_ai.request.seed"] = req.seed
-        return self.tracer.start_span(f"{op} {name}", kind=SpanKind.SERVER, attributes=attributes)
+        return self.tracer.start_span(
+            f"{op} {name}", context=extract(carrier), kind=SpanKind.SERVER, attributes=attributes
+        )
 
 
 def _end_span(span: Any, status: int, done: Finished | None = None) -> None:

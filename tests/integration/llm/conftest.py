@@ -66,11 +66,13 @@ def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKEN}"}
 
 
-def start_serve(models: list[str], home: Path, *extra: str, python: str = sys.executable) -> Served:
+def start_serve(
+    models: list[str], home: Path, *extra: str, python: str = sys.executable, env_extra: dict[str, str] | None = None
+) -> Served:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CNAI_", "MLFLOW_TRACKING_URI"))}
     path = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH", "")) if p)
-    env.update({"CNAI_HOME": str(home), "PYTHONPATH": path, "CNAI_SERVE_AUTH_TOKEN": TOKEN})
+    env.update({"CNAI_HOME": str(home), "PYTHONPATH": path, "CNAI_SERVE_AUTH_TOKEN": TOKEN, **(env_extra or {})})
     log = home / "serve.log"
     home.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
