@@ -44,6 +44,9 @@ def fetch_model(uri: str, tracking_uri: str, cache_dir: Path) -> tuple[Path, str
     match = _REGISTRY.match(uri)
     if not match:
         path = Path(uri.removeprefix("file://")).expanduser()
+        if path.suffix.lower() == ".gguf":  # not a readable GGUF file, or it would be served on /v1
+            what = "is not a GGUF file (no GGUF magic)" if path.is_file() else "does not exist"
+            raise NotFound(f"{path} {what}: give the path of a GGUF model file")
         if not (path / "MLmodel").is_file():
             raise NotFound(
                 f"No MLflow model at {path} (no MLmodel file): "
