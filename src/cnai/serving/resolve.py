@@ -46,6 +46,9 @@ def fetch_model(uri: str, tracking_uri: str, cache_dir: Path) -> tuple[Path, str
     match = _REGISTRY.match(uri)
     if not match:
         path = Path(uri.removeprefix("file://")).expanduser()
+        if path.suffix.lower() == ".gguf":  # not a readable GGUF file, or it would be served on /v1
+            what = "is not a GGUF file (no GGUF magic)" if path.is_file() else "does not exist"
+            raise NotFound(f"{path} {what}: give the path of a GGUF model file")
         if not (path / "MLmodel").is_file():
             raise NotFound(
                 f"No MLflow model at {path} (no MLmodel file): "
@@ -124,7 +127,11 @@ def check_model(spec: ModelSpec, tracking_uri: str, cache_dir: Path) -> None:
     a server with several worker processes checks before starting them)."""
     import yaml
 
+    from cnai.serving.openai_app import is_generative
     from cnai.serving.runtimes import read_model_dir
+
+    if is_generative(spec.uri):
+        return  # a GGUF file or a sentence-transformers directory: each worker loads it
 
     path, _ = fetch_model(spec.uri, tracking_uri, cache_dir)
     try:

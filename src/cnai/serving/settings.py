@@ -72,6 +72,17 @@ class ServeSettings(BaseSettings):
     otel_endpoint: str = Field(
         default="", validation_alias=AliasChoices("CNAI_SERVE_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
     )
+    # ---- LLMs (GGUF models on the OpenAI routes) ------------------------------------------------
+    llm_slots: int = Field(
+        default=8, ge=1, le=256, description="Sequences an LLM decodes together (continuous batching)."
+    )
+    llm_context: int = Field(default=2048, ge=64, description="Context tokens per sequence (prompt plus answer).")
+    llm_threads: int = Field(
+        default=0, ge=0, description="CPU threads per LLM decode; 0: half the cores available (llama.cpp's default)."
+    )
+    llm_max_waiting: int = Field(
+        default=32, ge=0, description="Requests queued for a busy LLM beyond its slots; more get 429 with Retry-After."
+    )
     # ---- who may call, from where --------------------------------------------------------------
     auth_token: str = Field(
         default="", description="Bearer token (or basic-auth password) required by every route but health."

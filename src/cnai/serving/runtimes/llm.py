@@ -1,0 +1,449 @@
+"""GGUF language models through llama.cpp, with continuous batching across requests.
+
+One llama.cpp context holds ``slots`` sequences (``n_seq_max``); an engine thread decodes them
+together: every step is one ``llama_decode`` with the next token of each running sequence plus
+chunks of the prompts being read (chunked prefill), and each sequence samples from its own logits
+with its own sampler chain (its seed, temperature, top-p). A request that arrives while others
+generate joins at the next step, a finished or cancelled one leaves and frees its slot at once.
+
+We drive llama.cpp's C API (llama-cpp-python's ctypes bindings) rather than its high-level
+``Llama`` class, which has one sequence per context and so serialises concurrent requests.
+
+Requests wait in a bounded queue when all slots are busy; beyond ``max_waiting`` ``submit``
+refuses with ``QueueFull`` (the server answers 429 with Retry-After), so an answer is never
+dropped or cut short silently. Results reach the event loop as events on an asyncio queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import ctypes
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnai.errors import InvalidArgument, Unavailable
+
+log = logging.getLogger("cnai.serving")
+
+GGUF_MAGIC = b"GGUF"
+
+
+class QueueFull(Unavailable):
+    """Every slot is busy and the waiting queue is full: retry later (HTTP 429)."""
+
+    code = "QUEUE_FULL"
+
+
+class ContextExceeded(InvalidArgument):
+    """The prompt does not fit the context of one sequence."""
+
+    code = "CONTEXT_LENGTH_EXCEEDED"
+
+
+def is_gguf(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4) == GGUF_MAGIC
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The last event of a generation."""
+
+    finish_reason: str  # "stop" (end of generation or a stop string) or "length"
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_s: float  # submit to first token
+    decode_s: float  # first token to last
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    message: str
+
+
+Event = str | Finished | Failed  # text pieces, then one Finished or Failed
+
+
+@dataclass(eq=False)
+class Generation:
+    """One request's sequence; its events arrive on ``events`` (an asyncio queue)."""
+
+    prompt: list[int]
+    params: SamplingParams
+    loop: asyncio.AbstractEventLoop
+    events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    cancelled: bool = False
+    submitted: float = field(default_factory=time.perf_counter)
+
+    def emit(self, event: Event) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        except RuntimeError:  # the event loop is gone (server stopping): nobody waits for this
+            pass
+
+
+@dataclass(eq=False)
+class _Seq:
+    gen: Generation
+    seq_id: int
+    sampler: Any
+    fed: int = 0  # prompt tokens already decoded
+    pos: int = 0
+    last: int = -1  # the sampled token to decode next
+    generated: int = 0
+    first_at: float = 0.0
+    held: str = ""  # text held back: it may be the start of a stop string
+    decoder: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
+
+    @property
+    def prefilling(self) -> bool:
+        return self.fed < len(self.gen.prompt)
+
+
+class LlamaEngine:
+    """A GGUF model and the thread that decodes its sequences together."""
+
+    flavor = "gguf"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        slots: int = 8,
+        ctx_per_slot: int = 2048,
+        max_waiting: int = 32,
+        n_batch: int = 512,
+        threads: int | None = None,
+        on_step: Callable[[int], None] | None = None,
+    ) -> None:
+        import llama_cpp as lc
+
+        self._lc = lc
+        self.path = path
+        self.slots = slots
+        self.max_waiting = max_waiting
+        self.n_batch = n_batch
+        self.on_step = on_step  # called with the number of sequences in each decode step
+        lc.llama_backend_init()
+        _silence_llama_log(lc)
+        mparams = lc.llama_model_default_params()
+        self._model = lc.llama_model_load_from_file(str(path).encode(), mparams)
+        if not self._model:
+            raise InvalidArgument(f"{path}: llama.cpp could not load this GGUF file")
+        self._vocab = lc.llama_model_get_vocab(self._model)
+        # Half the cores, like llama.cpp: its threads meet at a barrier every layer, so a thread
+        # that loses its core to another process stalls the others (on a busy 2-core machine two
+        # threads were 300x slower than one).
+        n_threads = threads or max(1, len(os.sched_getaffinity(0)) // 2)
+        cparams = lc.llama_context_default_params()
+        train_ctx = lc.llama_model_n_ctx_train(self._model)
+        self.ctx_per_slot = min(ctx_per_slot, train_ctx) if train_ctx > 0 else ctx_per_slot
+        cparams.n_ctx = self.ctx_per_slot * slots
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = n_batch
+        cparams.n_seq_max = slots
+        cparams.n_threads = n_threads
+        cparams.n_threads_batch = n_threads
+        cparams.kv_unified = False  # each sequence owns ctx_per_slot cells: one cannot starve another
+        cparams.no_perf = True
+        self._ctx = lc.llama_init_from_model(self._model, cparams)
+        if not self._ctx:
+            lc.llama_model_free(self._model)
+            raise Unavailable(f"{path}: llama.cpp could not create a context of {cparams.n_ctx} tokens")
+        self._mem = lc.llama_get_memory(self._ctx)
+        self._batch = lc.llama_batch_init(n_batch, 0, 1)
+        self.chat_template = self._meta("tokenizer.chat_template")
+        self.bos_text = self._piece(lc.llama_vocab_bos(self._vocab), special=True)
+        self.eos_text = self._piece(lc.llama_vocab_eos(self._vocab), special=True)
+        self._free = list(range(slots - 1, -1, -1))
+        self._running: list[_Seq] = []
+        self._waiting: deque[Generation] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._tokenize_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"llm-{path.stem}", daemon=True)
+        self._thread.start()
+
+    # ---- what the server reads ----------------------------------------------------------------
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def tokenize(self, text: str, *, special: bool) -> list[int]:
+        """Tokens of ``text``; ``special``: add BOS if the model wants it (raw completions)."""
+        lc = self._lc
+        data = text.encode()
+        size = len(data) + 8
+        buf = (lc.llama_token * size)()
+        with self._tokenize_lock:
+            n = lc.llama_tokenize(self._vocab, data, len(data), buf, size, special, True)
+            if n < 0:
+                size = -n
+                buf = (lc.llama_token * size)()
+                n = lc.llama_tokenize(self._vocab, data, len(data), buf, size, special, True)
+        return list(buf[:n])
+
+    def submit(self, prompt: list[int], params: SamplingParams) -> Generation:
+        """Queue a generation; raises ``QueueFull`` or ``ContextExceeded`` rather than accept what it cannot do."""
+        if not prompt:
+            raise InvalidArgument("The prompt is empty")
+        if len(prompt) >= self.ctx_per_slot:
+            raise ContextExceeded(
+                f"This model's context is {self.ctx_per_slot} tokens per request; the prompt has {len(prompt)} "
+                "tokens. Shorten the prompt."
+            )
+        gen = Generation(prompt, params, asyncio.get_running_loop())
+        with self._cond:
+            if self._closed:
+                raise Unavailable("The model is shutting down")
+            if not self._free and len(self._waiting) >= self.max_waiting:
+                raise QueueFull(
+                    f"All {self.slots} slots are busy and {len(self._waiting)} requests wait: retry shortly"
+                )
+            self._waiting.append(gen)
+            self._cond.notify()
+        return gen
+
+    def cancel(self, gen: Generation) -> None:
+        """Stop a generation (its client left); its slot is freed at the next step."""
+        with self._cond:
+            gen.cancelled = True
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+        lc = self._lc
+        for seq in self._running:
+            lc.llama_sampler_free(seq.sampler)
+        lc.llama_batch_free(self._batch)
+        lc.llama_free(self._ctx)
+        lc.llama_model_free(self._model)
+
+    # ---- the engine thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and not self._running and not self._waiting:
+                    self._cond.wait()
+                if self._closed:
+                    for gen in self._waiting:
+                        gen.emit(Failed("The model was unloaded"))
+                    for seq in self._running:
+                        seq.gen.emit(Failed("The model was unloaded"))
+                    return
+                self._admit()
+            self._drop_cancelled()
+            if not self._running:
+                continue
+            try:
+                outputs = self._fill_batch()
+                rc = self._lc.llama_decode(self._ctx, self._batch)
+                if rc != 0:
+                    raise RuntimeError(f"llama_decode returned {rc}")
+                if self.on_step is not None:
+                    self.on_step(len(self._running))
+                for seq, idx in outputs:
+                    self._sample(seq, idx)
+            except Exception as exc:  # a failing decode fails the requests in it, not the server
+                log.exception("LLM decode step failed")
+                for seq in list(self._running):
+                    self._finish(seq, Failed(f"Generation failed: {exc}"))
+
+    def _admit(self) -> None:
+        lc = self._lc
+        while self._free and self._waiting:
+            gen = self._waiting.popleft()
+            if gen.cancelled:
+                continue
+            seq_id = self._free.pop()
+            lc.llama_memory_seq_rm(self._mem, seq_id, -1, -1)
+            self._running.append(_Seq(gen, seq_id, self._sampler(gen.params)))
+
+    def _drop_cancelled(self) -> None:
+        for seq in [s for s in self._running if s.gen.cancelled]:
+            self._release(seq)
+
+    def _sampler(self, params: SamplingParams) -> Any:
+        lc = self._lc
+        chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
+        if params.temperature <= 0:
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
+            return chain
+        if params.top_p < 1.0:
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_p(params.top_p, 1))
+        lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_temp(params.temperature))
+        seed = params.seed if params.seed is not None else int.from_bytes(os.urandom(4), "little")
+        lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        return chain
+
+    def _fill_batch(self) -> list[tuple[_Seq, int]]:
+        """Next token of each generating sequence first (they wait on it), then prompt chunks."""
+        batch = self._batch
+        n = 0
+        outputs: list[tuple[_Seq, int]] = []
+
+        def add(seq: _Seq, token: int, logits: bool) -> None:
+            nonlocal n
+            batch.token[n] = token
+            batch.pos[n] = seq.pos
+            batch.n_seq_id[n] = 1
+            batch.seq_id[n][0] = seq.seq_id
+            batch.logits[n] = logits
+            if logits:
+                outputs.append((seq, n))
+            seq.pos += 1
+            n += 1
+
+        for seq in self._running:
+            if not seq.prefilling:
+                add(seq, seq.last, True)
+        for seq in self._running:
+            if not seq.prefilling:
+                continue
+            prompt = seq.gen.prompt
+            take = min(len(prompt) - seq.fed, self.n_batch - n)
+            for i in range(seq.fed, seq.fed + take):
+                add(seq, prompt[i], i == len(prompt) - 1)
+            seq.fed += take
+            if n >= self.n_batch:
+                break
+        batch.n_tokens = n
+        return outputs
+
+    def _sample(self, seq: _Seq, idx: int) -> None:
+        lc = self._lc
+        token = lc.llama_sampler_sample(seq.sampler, self._ctx, idx)
+        now = time.perf_counter()
+        if seq.generated == 0:
+            seq.first_at = now
+        if lc.llama_vocab_is_eog(self._vocab, token):
+            self._flush(seq)
+            self._finish(seq, self._done(seq, "stop", now))
+            return
+        seq.generated += 1
+        seq.last = token
+        text = seq.decoder.decode(self._piece_bytes(token))
+        if text and self._emit_text(seq, text):
+            self._finish(seq, self._done(seq, "stop", now))
+            return
+        if seq.generated >= seq.gen.params.max_tokens or seq.pos >= self.ctx_per_slot:
+            self._flush(seq)
+            self._finish(seq, self._done(seq, "length", now))
+
+    def _emit_text(self, seq: _Seq, text: str) -> bool:
+        """Send what can no longer be part of a stop string; True when a stop string was reached."""
+        stops = seq.gen.params.stop
+        if not stops:
+            seq.gen.emit(text)
+            return False
+        held = seq.held + text
+        hits = [i for i in (held.find(s) for s in stops) if i >= 0]
+        if hits:
+            if min(hits) > 0:
+                seq.gen.emit(held[: min(hits)])
+            seq.held = ""
+            return True
+        keep = 0
+        for stop in stops:
+            for k in range(min(len(stop) - 1, len(held)), 0, -1):
+                if held.endswith(stop[:k]):
+                    keep = max(keep, k)
+                    break
+        if len(held) > keep:
+            seq.gen.emit(held[: len(held) - keep])
+        seq.held = held[len(held) - keep :]
+        return False
+
+    def _flush(self, seq: _Seq) -> None:
+        rest = seq.held + seq.decoder.decode(b"", final=True)
+        seq.held = ""
+        if rest:
+            seq.gen.emit(rest)
+
+    def _done(self, seq: _Seq, reason: str, now: float) -> Finished:
+        return Finished(
+            finish_reason=reason,
+            prompt_tokens=len(seq.gen.prompt),
+            completion_tokens=seq.generated,
+            ttft_s=seq.first_at - seq.gen.submitted,
+            decode_s=now - seq.first_at,
+        )
+
+    def _finish(self, seq: _Seq, event: Finished | Failed) -> None:
+        seq.gen.emit(event)
+        self._release(seq)
+
+    def _release(self, seq: _Seq) -> None:
+        self._running.remove(seq)
+        self._lc.llama_sampler_free(seq.sampler)
+        self._lc.llama_memory_seq_rm(self._mem, seq.seq_id, -1, -1)
+        with self._cond:
+            self._free.append(seq.seq_id)
+
+    # ---- vocabulary -------------------------------------------------------------------------
+    def _piece_bytes(self, token: int, special: bool = False) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = self._lc.llama_token_to_piece(self._vocab, token, buf, 64, 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = self._lc.llama_token_to_piece(self._vocab, token, buf, -n, 0, special)
+        return buf.raw[:n]
+
+    def _piece(self, token: int, special: bool = False) -> str:
+        if token < 0:
+            return ""
+        return self._piece_bytes(token, special).decode("utf-8", errors="replace")
+
+    def _meta(self, key: str) -> str | None:
+        size = 1 << 16
+        buf = ctypes.create_string_buffer(size)
+        n = self._lc.llama_model_meta_val_str(self._model, key.encode(), buf, size)
+        if n < 0:
+            return None
+        if n >= size:
+            buf = ctypes.create_string_buffer(n + 1)
+            self._lc.llama_model_meta_val_str(self._model, key.encode(), buf, n + 1)
+        return buf.value.decode("utf-8", errors="replace")
+
+
+_LOG_CALLBACK: Any = None  # kept referenced: llama.cpp calls it for the life of the process
+
+
+def _silence_llama_log(lc: Any) -> None:
+    """llama.cpp logs every tensor it loads to stderr; keep only errors (GGML_LOG_LEVEL_ERROR = 4)."""
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is None:
+
+        def forward(level: int, text: bytes | None, user_data: Any) -> None:
+            if level == 4 and text:
+                log.error("llama.cpp: %s", text.decode("utf-8", errors="replace").rstrip())
+
+        _LOG_CALLBACK = lc.llama_log_callback(forward)
+    lc.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
