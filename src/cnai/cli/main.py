@@ -10,6 +10,7 @@ from cnai.cli import deploy as deploy_cmd
 from cnai.cli import drift as drift_cmd
 from cnai.cli import experiments as experiments_cmd
 from cnai.cli import models as models_cmd
+from cnai.cli import pipeline as pipeline_cmd
 from cnai.cli import quickstart as quickstart_cmd
 from cnai.cli import resources as resources_cmd
 from cnai.cli import runs as runs_cmd
@@ -57,6 +58,7 @@ app.add_typer(experiments_cmd.app, name="experiments")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(tokens_cmd.app, name="tokens")
+app.add_typer(pipeline_cmd.app, name="pipeline")
 app.command("audit")(tokens_cmd.audit)
 # Other command groups (serve, drift, ...) register themselves here, one line each.
 
