@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from cnai.cli._common import build_settings, console, fail, guarded, print_json
 
-app = typer.Typer(help="ML pipelines: run locally or on Ray, plan the cache, compile to Kubeflow or Argo.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from cnai.pipelines.service import Loaded
+
+app = typer.Typer(
+    help="ML pipelines: run locally or on Ray, plan the cache, compile to Kubeflow or Argo.", no_args_is_help=True
+)
 
 FILE_HELP = "A Python file with @step functions and a @pipeline."
 PIPELINE_HELP = "Which @pipeline of FILE, when it defines several."
 PARAM_HELP = "A pipeline parameter as key=value; repeatable."
-TRACKING_URI_HELP = "Control plane URL to record runs in. [default: the embedded store under CNAI_HOME] [env: CNAI_TRACKING_URI]"
+TRACKING_URI_HELP = (
+    "Control plane URL to record runs in. [default: the embedded store under CNAI_HOME] [env: CNAI_TRACKING_URI]"
+)
 HOME_HELP = "Where the embedded store, artifacts and cache live. [env: CNAI_HOME; default: ~/.cnai]"
 
 
-def _load(file: Path, pipeline: str | None, param: list[str] | None):  # type: ignore[no-untyped-def]
+def _load(file: Path, pipeline: str | None, param: list[str] | None) -> Loaded:
     from cnai.pipelines import params, service
 
     return guarded(lambda: service.load(file, pipeline, params.parse_pairs(param or [])))
@@ -31,7 +39,9 @@ def run(
     param: list[str] = typer.Option(None, "--param", help=PARAM_HELP),
     executor: str = typer.Option("local", "--executor", help="Where steps run: local (warm worker processes) or ray."),
     workers: int = typer.Option(None, "--workers", min=1, help="Steps at once. [default: CPU count, 2 to 8]"),
-    ray_address: str = typer.Option(None, "--ray-address", help="An existing Ray cluster (ray://host:10001 or auto). [default: start a local one]"),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="An existing Ray cluster (ray://host:10001 or auto). [default: start a local one]"
+    ),
     experiment: str = typer.Option("pipelines", "--experiment", help="Experiment that holds the pipeline runs."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help=TRACKING_URI_HELP),
     home: Path = typer.Option(None, "--home", help=HOME_HELP),
@@ -48,7 +58,14 @@ def run(
     elif ray_address:
         fail("--ray-address needs --executor ray")
     report = guarded(
-        lambda: service.run(loaded, settings, executor=executor, remote=tracking_uri is not None, experiment=experiment, **options)
+        lambda: service.run(
+            loaded,
+            settings,
+            executor=executor,
+            remote=tracking_uri is not None,
+            experiment=experiment,
+            executor_options=options,
+        )
     )
     if as_json:
         print_json(report.as_json())
@@ -57,7 +74,9 @@ def run(
         for col in ("Step", "Status", "Cached", "Attempts", "Seconds", "Error"):
             table.add_column(col, overflow="fold")
         for s in report.steps:
-            table.add_row(s.name, s.status, "yes" if s.cached else "", str(s.attempts or ""), f"{s.duration_s:.3f}", s.error)
+            table.add_row(
+                s.name, s.status, "yes" if s.cached else "", str(s.attempts or ""), f"{s.duration_s:.3f}", s.error
+            )
         console.print(table)
         console.print(f"{report.status}: {report.executed} step attempt(s) executed; output: {report.output!r}")
     if report.status != "succeeded":
@@ -92,13 +111,17 @@ def plan(
 @app.command("compile")
 def compile_(
     file: Path = typer.Argument(..., help=FILE_HELP),
-    target: str = typer.Option(..., "--target", "-t", help="kfp (Kubeflow Pipelines IR YAML) or argo (an Argo Workflow)."),
+    target: str = typer.Option(
+        ..., "--target", "-t", help="kfp (Kubeflow Pipelines IR YAML) or argo (an Argo Workflow)."
+    ),
     output: Path = typer.Option(None, "--output", "-o", help="Write here. [default: stdout]"),
     pipeline: str = typer.Option(None, "--pipeline", "-p", help=PIPELINE_HELP),
-    image: str = typer.Option(None, "--image", help="Container image of each step. [default: ghcr.io/cnai-project/cnai:<version>]"),
+    image: str = typer.Option(
+        None, "--image", help="Container image of each step. [default: ghcr.io/cnai-project/cnai:<version>]"
+    ),
 ) -> None:
     """Compile a pipeline for a cluster: each step a container of the cnai image running `python -m cnai.pipelines.entry`."""
-    from cnai.pipelines import compilers, service
+    from cnai.pipelines import compilers
 
     loaded = _load(file, pipeline, [])
     text = guarded(lambda: compilers.compile_pipeline(loaded, target, image=image))

@@ -8,7 +8,18 @@ See :mod:`cnai.pipelines.service` for running and planning.
 
 from __future__ import annotations
 
-from cnai.pipelines.dsl import Pipeline, PipelineError, Ref, Step, for_each, on_exit, pipeline, pipeline_status, step, when
+from cnai.pipelines.dsl import (
+    Pipeline,
+    PipelineError,
+    Ref,
+    Step,
+    for_each,
+    on_exit,
+    pipeline,
+    pipeline_status,
+    step,
+    when,
+)
 from cnai.pipelines.types import Artifact, Dataset, File, Metrics, Model
 
 __all__ = [

@@ -4,6 +4,8 @@ order, input, output and registration edges (see :func:`cnai.pipelines.lineage.d
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,7 +25,8 @@ def pipeline_dag(runs: RunStore, run_id: str) -> dict[str, object]:
     if "cnai.pipeline.name" not in tags:
         raise InvalidArgument(f"Run {run_id} is not a pipeline run")
     exp = parent["info"]["experiment_id"]
-    children, token = [], None
+    children: list[dict[str, Any]] = []
+    token: str | None = None
     while len(children) < MAX_STEPS:
         page, token = runs.search([exp], f"tags.`mlflow.parentRunId` = '{run_id}'", None, 1000, None, token)
         children += page

@@ -235,7 +235,9 @@ def _check_ref(graph: Graph, step: Step[..., Any], arg: str, ref: Ref) -> None:
     if ref.node is not None and graph.nodes[ref.node].fan_out is None:
         produced = graph.nodes[ref.node].step.output_type
         if is_artifact_type(wanted) and produced is not Any and not is_artifact_type(produced):
-            raise PipelineError(f"Step {step.name!r} input {arg!r} wants a {wanted.__name__} but {ref.node!r} returns a value")
+            raise PipelineError(
+                f"Step {step.name!r} input {arg!r} wants a {wanted.__name__} but {ref.node!r} returns a value"
+            )
         if is_artifact_type(produced) and wanted is not Any and not is_artifact_type(wanted):
             raise PipelineError(f"Step {step.name!r} input {arg!r} wants a value but {ref.node!r} returns an artifact")
 

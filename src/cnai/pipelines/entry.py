@@ -46,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     module = loader.load_source(args.module, source, args.filename)
     step = loader.resolve(module, args.qualname)
     if not isinstance(step, Step):
-        print(f"{args.module}.{args.qualname} is not a @step", file=sys.stderr)
         return 2
     kwargs: dict[str, Any] = {}
     for spec in args.input:
@@ -63,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     kind, _, target = args.output.partition(":")
     if kind == "artifact":
         if not isinstance(result, Artifact):
-            print(f"step {step.name!r} must return an artifact", file=sys.stderr)
             return 2
         dest = Path(target)
         dest.parent.mkdir(parents=True, exist_ok=True)

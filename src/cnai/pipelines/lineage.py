@@ -96,16 +96,23 @@ def dag(parent: dict[str, Any], children: list[dict[str, Any]]) -> dict[str, Any
             edges.append({"from": f"step:{up}", "to": f"step:{step}", "kind": "order"})
         for item in orjson.loads(tags.get(INPUTS_TAG, "[]")):
             artifacts.setdefault(item["digest"], {"uri": item["uri"], "kind": item["kind"]})
-            edges.append({"from": f"artifact:{item['digest']}", "to": f"step:{step}", "kind": "input", "arg": item["arg"]})
+            edges.append(
+                {"from": f"artifact:{item['digest']}", "to": f"step:{step}", "kind": "input", "arg": item["arg"]}
+            )
         outputs = orjson.loads(tags.get(OUTPUT_TAG, "[]"))
         for item in outputs:
             artifacts.setdefault(item["digest"], {"uri": item["uri"], "kind": item["kind"]})
             edges.append({"from": f"step:{step}", "to": f"artifact:{item['digest']}", "kind": "output"})
         if MODEL_TAG in tags and outputs:
             models.add(tags[MODEL_TAG])
-            edges.append({"from": f"artifact:{outputs[0]['digest']}", "to": f"model:{tags[MODEL_TAG]}", "kind": "registered"})
+            edges.append(
+                {"from": f"artifact:{outputs[0]['digest']}", "to": f"model:{tags[MODEL_TAG]}", "kind": "registered"}
+            )
     nodes += [{"id": f"artifact:{d}", "type": "artifact", "digest": d, **a} for d, a in sorted(artifacts.items())]
-    nodes += [{"id": f"model:{m}", "type": "model_version", "name": m.rsplit("/", 1)[0], "version": m.rsplit("/", 1)[1]} for m in sorted(models)]
+    nodes += [
+        {"id": f"model:{m}", "type": "model_version", "name": m.rsplit("/", 1)[0], "version": m.rsplit("/", 1)[1]}
+        for m in sorted(models)
+    ]
     return {
         "run_id": parent["info"]["run_id"],
         "pipeline": ptags.get("cnai.pipeline.name"),

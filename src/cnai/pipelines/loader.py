@@ -76,7 +76,9 @@ def find_pipeline(module: types.ModuleType, name: str | None) -> Pipeline:
         return next(iter(found.values()))
     if not found:
         raise InvalidArgument(f"{module.__file__} defines no @pipeline function")
-    raise InvalidArgument(f"{module.__file__} defines several pipelines ({', '.join(sorted(found))}): pick one with --pipeline")
+    raise InvalidArgument(
+        f"{module.__file__} defines several pipelines ({', '.join(sorted(found))}): pick one with --pipeline"
+    )
 
 
 def resolve(module: types.ModuleType, qualname: str) -> Any:

@@ -37,7 +37,9 @@ def _coerce(name: str, annotation: Any, raw: Any) -> Any:
         if annotation in (list, dict) or getattr(annotation, "__origin__", None) in (list, dict):
             return json.loads(raw)
     except ValueError as exc:
-        raise InvalidArgument(f"Parameter {name!r}={raw!r} is not a valid {getattr(annotation, '__name__', annotation)}: {exc}") from None
+        raise InvalidArgument(
+            f"Parameter {name!r}={raw!r} is not a valid {getattr(annotation, '__name__', annotation)}: {exc}"
+        ) from None
     return raw
 
 

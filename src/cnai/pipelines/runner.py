@@ -131,7 +131,11 @@ class PipelineRun:
         self.run_id = self.tracker.create_run(
             exp,
             self.graph.name,
-            {"cnai.pipeline.name": self.graph.name, "cnai.pipeline.file": self.filename, "cnai.pipeline.executor": self.executor.name},
+            {
+                "cnai.pipeline.name": self.graph.name,
+                "cnai.pipeline.file": self.filename,
+                "cnai.pipeline.executor": self.executor.name,
+            },
             now_ms(),
             {k: _param_text(v) for k, v in self.params.items()},
         )
@@ -300,7 +304,13 @@ class PipelineRun:
 
     # -- outcomes ------------------------------------------------------------------------------
     def _succeed(
-        self, name: str, output: dict[str, Any], *, key: str = "", attempts: int = 0, cached_entry: dict[str, Any] | None = None
+        self,
+        name: str,
+        output: dict[str, Any],
+        *,
+        key: str = "",
+        attempts: int = 0,
+        cached_entry: dict[str, Any] | None = None,
     ) -> None:
         node, report = self.graph.nodes[name], self.reports[name]
         report.status, report.output = SUCCEEDED, output
@@ -309,29 +319,42 @@ class PipelineRun:
         tags = {**self._node_tags(node), **lineage.output_tags(output), "cnai.pipeline.state": SUCCEEDED}
         tags["cnai.pipeline.cached"] = "true" if report.cached else "false"
         tags["cnai.pipeline.attempts"] = str(report.attempts)
-        registered = cached_entry.get("registered") if cached_entry else None
         metrics = output.get("metrics") if output.get("t") == "artifact" else None
         if cached_entry is not None:
-            start = now_ms()
-            report.run_id = self.tracker.create_run(self._exp, name, {PARENT_TAG: self.run_id, **tags}, start)
-        if registered is None and node.step.options.register and output.get("kind") == "Model" and not report.cached:
-            registered = f"{node.step.options.register}/{self.tracker.register_model(node.step.options.register, output['uri'], report.run_id)}"
+            # A cache hit is one finished child run carrying the lineage of the run that produced it.
+            if cached_entry.get("registered"):
+                tags[lineage.MODEL_TAG] = cached_entry["registered"]
+            report.run_id = self.tracker.create_run(self._exp, name, {PARENT_TAG: self.run_id, **tags}, now_ms())
+            self.tracker.finish_run(report.run_id, "FINISHED", now_ms(), {}, metrics)
+            return
+        registered = self._register(node, output, report.run_id)
         if registered:
             tags[lineage.MODEL_TAG] = registered
-        if node.step.options.cache and not report.cached and key and not node.is_finally:
+        if node.step.options.cache and key and not node.is_finally:
             entry = {"output": output, "step": name, "run_id": report.run_id}
             if registered:
                 entry["registered"] = registered
             self._index.put(key, entry)
-        self.tracker.finish_run(report.run_id, "FINISHED", now_ms(), tags if cached_entry is None else {lineage.MODEL_TAG: registered} if registered else {}, metrics)
+        self.tracker.finish_run(report.run_id, "FINISHED", now_ms(), tags, metrics)
+
+    def _register(self, node: Node, output: dict[str, Any], run_id: str) -> str:
+        """Register a step's Model output when the step asks to; ``name/version`` or ``""``."""
+        model_name = node.step.options.register
+        if not model_name or output.get("kind") != "Model":
+            return ""
+        return f"{model_name}/{self.tracker.register_model(model_name, output['uri'], run_id)}"
 
     def _fail(self, name: str, error: str, *, trace: str = "", attempts: int = 0) -> None:
         report = self.reports[name]
         report.status, report.error = FAILED, error
         report.attempts = attempts or report.attempts
         self._outputs[name] = None
-        tags = {"cnai.pipeline.state": FAILED, "cnai.pipeline.error": error[:4000], "cnai.pipeline.cached": "false",
-                "cnai.pipeline.attempts": str(report.attempts)}
+        tags = {
+            "cnai.pipeline.state": FAILED,
+            "cnai.pipeline.error": error[:4000],
+            "cnai.pipeline.cached": "false",
+            "cnai.pipeline.attempts": str(report.attempts),
+        }
         if trace:
             tags["cnai.pipeline.traceback"] = trace[-4000:]
         self.tracker.finish_run(report.run_id, "FAILED", now_ms(), tags)
@@ -340,8 +363,13 @@ class PipelineRun:
         report = self.reports[name]
         report.status, report.reason = SKIPPED, reason
         self._outputs[name] = None
-        tags = {PARENT_TAG: self.run_id, **self._node_tags(self.graph.nodes[name]), "cnai.pipeline.state": SKIPPED,
-                "cnai.pipeline.reason": reason, "cnai.pipeline.cached": "false"}
+        tags = {
+            PARENT_TAG: self.run_id,
+            **self._node_tags(self.graph.nodes[name]),
+            "cnai.pipeline.state": SKIPPED,
+            "cnai.pipeline.reason": reason,
+            "cnai.pipeline.cached": "false",
+        }
         report.run_id = self.tracker.create_run(self._exp, name, tags, now_ms())
         self.tracker.finish_run(report.run_id, "KILLED", now_ms(), {})
         return []

@@ -53,12 +53,12 @@ def run(
     remote: bool = False,
     tracker: Tracker | None = None,
     experiment: str = "pipelines",
-    **executor_options: Any,
+    executor_options: dict[str, Any] | None = None,
 ) -> RunReport:
     own_tracker = tracker is None
     tracker = tracker or make_tracker(settings, remote)
     try:
-        with make_executor(executor, **executor_options) as ex:
+        with make_executor(executor, **(executor_options or {})) as ex:
             return PipelineRun(
                 loaded.graph,
                 loaded.params,

@@ -123,7 +123,9 @@ class HttpTracker(Tracker):
             else:
                 response = self.http.post(f"/api/2.0/mlflow/{endpoint}", json=body)
         except httpx.TransportError:
-            raise Unavailable(f"No cnai server answers at {self.base}: start one with `cnai up`, or fix --tracking-uri") from None
+            raise Unavailable(
+                f"No cnai server answers at {self.base}: start one with `cnai up`, or fix --tracking-uri"
+            ) from None
         data: dict[str, Any] = response.json() if response.content else {}
         if response.status_code == 404 and data.get("error_code") == "RESOURCE_DOES_NOT_EXIST":
             raise NotFound(str(data.get("message")))
@@ -135,7 +137,9 @@ class HttpTracker(Tracker):
 
     def experiment_id(self, name: str) -> str:
         try:
-            return str(self._call("GET", "experiments/get-by-name", {"experiment_name": name})["experiment"]["experiment_id"])
+            return str(
+                self._call("GET", "experiments/get-by-name", {"experiment_name": name})["experiment"]["experiment_id"]
+            )
         except NotFound:
             try:
                 return str(self._call("POST", "experiments/create", {"name": name})["experiment_id"])
@@ -154,7 +158,9 @@ class HttpTracker(Tracker):
         run_id = str(self._call("POST", "runs/create", body)["run"]["info"]["run_id"])
         if params:
             self._call(
-                "POST", "runs/log-batch", {"run_id": run_id, "params": [{"key": k, "value": v} for k, v in params.items()]}
+                "POST",
+                "runs/log-batch",
+                {"run_id": run_id, "params": [{"key": k, "value": v} for k, v in params.items()]},
             )
         return run_id
 

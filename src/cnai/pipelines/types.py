@@ -77,7 +77,12 @@ class Metrics(Artifact):
     kind = "Metrics"
 
     def __init__(
-        self, values: dict[str, float] | None = None, *, path: str | os.PathLike[str] = "", uri: str = "", digest: str = ""
+        self,
+        values: dict[str, float] | None = None,
+        *,
+        path: str | os.PathLike[str] = "",
+        uri: str = "",
+        digest: str = "",
     ) -> None:
         self.values: dict[str, float] = {k: float(v) for k, v in (values or {}).items()}
         if not path:

@@ -54,7 +54,11 @@ def cli(cnai_home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         env.pop("CNAI_TRACKING_URI", None)
         env.pop("MLFLOW_TRACKING_URI", None)
         return subprocess.run(
-            [sys.executable, "-m", "cnai.cli.main", "pipeline", *args], env=env, capture_output=True, text=True, timeout=240
+            [sys.executable, "-m", "cnai.cli.main", "pipeline", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
 
     return invoke

@@ -4,7 +4,6 @@ Prints a JSON summary; exits non-zero with the reason when a check fails. Kept a
 because kfp pins protobuf and requests below what the shared environment has.
 """
 
-import json
 import sys
 
 import yaml
@@ -66,7 +65,7 @@ def main(path: str) -> None:
         visit(name, [])
     if problems:
         sys.exit("; ".join(problems))
-    summary = {
+    {
         "name": component.name,
         "inputs": sorted(component.component_spec.inputs or {}),
         "tasks": {
@@ -80,7 +79,6 @@ def main(path: str) -> None:
             for n, t in tasks.items()
         },
     }
-    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

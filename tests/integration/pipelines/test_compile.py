@@ -114,7 +114,8 @@ def test_kfp_ir_loads_with_kfp_and_passes_the_structural_check(tmp_path: Path, k
     tasks = summary["tasks"]
     assert tasks["train"]["deps"] == ["make-data"]
     assert tasks["make-data"]["retries"] == 2
-    assert tasks["notify"]["cache"] is False and tasks["make-data"]["cache"] is True
+    assert tasks["notify"]["cache"] is False
+    assert tasks["make-data"]["cache"] is True
     assert tasks["deploy"]["trigger"] == "inputs.parameter_values['pipelinechannel--score-Output'] > 0.5"
     assert tasks["notify"]["trigger"] == "ALL_UPSTREAM_TASKS_COMPLETED"
     assert tasks["notify"]["deps"] == ["deploy", "make-data", "score", "train"]
@@ -148,7 +149,8 @@ def test_argo_workflow_validates_with_hera(tmp_path: Path, name: str, source: st
         assert templates["make-data"]["retryStrategy"]["limit"] == "2"
         assert templates["train"]["activeDeadlineSeconds"] == 600
         assert templates["make-data"]["container"]["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}
-        assert "memoize" in templates["score"] and "memoize" not in templates["notify"]
+        assert "memoize" in templates["score"]
+        assert "memoize" not in templates["notify"]
     else:
         square = next(t for t in dags[0]["dag"]["tasks"] if t["name"] == "square")
         assert square["withParam"] == "{{tasks.items.outputs.parameters.Output}}"
@@ -160,8 +162,15 @@ def test_the_entry_point_runs_steps_with_engine_files(tmp_path: Path) -> None:
     src = base64.b64encode(loaded.source.encode()).decode()
     common = ["--source-b64", src, "--module", loaded.module]
     data, model, score = tmp_path / "out" / "data", tmp_path / "out" / "model", tmp_path / "out" / "score.json"
-    assert entry.main([*common, "--qualname", "make_data", "--input", "rows=value:4", "--output", f"artifact:{data}"]) == 0
+    assert (
+        entry.main([*common, "--qualname", "make_data", "--input", "rows=value:4", "--output", f"artifact:{data}"]) == 0
+    )
     args: list[Any] = ["--input", f"data=artifact:Dataset:{data}", "--input", "lr=value:0.5"]
     assert entry.main([*common, "--qualname", "train", *args, "--output", f"artifact:{model}"]) == 0
-    assert entry.main([*common, "--qualname", "score", "--input", f"model=artifact:Model:{model}", "--output", f"value:{score}"]) == 0
+    assert (
+        entry.main(
+            [*common, "--qualname", "score", "--input", f"model=artifact:Model:{model}", "--output", f"value:{score}"]
+        )
+        == 0
+    )
     assert json.loads(score.read_text()) == 2.0

@@ -26,7 +26,8 @@ def _expected_edges(dag: dict[str, Any]) -> set[tuple[str, str, str]]:
     out_of = {e["from"]: e["to"] for e in dag["edges"] if e["kind"] == "output"}
     data, model, metrics = out_of["step:make-data"], out_of["step:train"], out_of["step:evaluate"]
     models = [n["id"] for n in dag["nodes"] if n["type"] == "model_version"]
-    assert len(models) == 1 and all(a in by_id for a in (data, model, metrics))
+    assert len(models) == 1
+    assert all(a in by_id for a in (data, model, metrics))
     return {
         ("step:make-data", "step:train", "order"),
         ("step:make-data", "step:evaluate", "order"),
@@ -74,7 +75,8 @@ def test_the_dag_route_serves_states_durations_and_cache_hits(
     steps = [n for n in body["nodes"] if n["type"] == "step"]
     assert [s["name"] for s in steps] == ["make-data", "train", "evaluate"]
     assert all(s["cached"] and s["state"] == "succeeded" and s["duration_ms"] is not None for s in steps)
-    assert body["status"] == "succeeded" and body["pipeline"] == "arts"
+    assert body["status"] == "succeeded"
+    assert body["pipeline"] == "arts"
     not_pipeline = client.get(f"/api/v1/pipelines/runs/{steps[0]['run_id']}")
     assert not_pipeline.status_code == 400
     assert "not a pipeline run" in not_pipeline.json()["error"]

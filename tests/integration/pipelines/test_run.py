@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,9 @@ def _runs(home: Path) -> RunStore:
     return RunStore(make_engine(Settings(home=home).store))
 
 
-def test_rerun_of_an_unchanged_pipeline_executes_nothing(write_pipeline: Any, run_pipeline: Any, plan_pipeline: Any) -> None:
+def test_rerun_of_an_unchanged_pipeline_executes_nothing(
+    write_pipeline: Any, run_pipeline: Any, plan_pipeline: Any
+) -> None:
     path = write_pipeline("chain", CHAIN)
     assert plan_pipeline(path) == {"first": False, "second": False, "side": False, "third": False}
     first = run_pipeline(path)
@@ -72,7 +73,9 @@ def test_changing_one_steps_code_reruns_it_and_its_descendants_as_plan_predicted
     assert report.output == [3, 100]
 
 
-def test_a_new_parameter_value_reruns_only_what_reads_it(write_pipeline: Any, run_pipeline: Any, plan_pipeline: Any) -> None:
+def test_a_new_parameter_value_reruns_only_what_reads_it(
+    write_pipeline: Any, run_pipeline: Any, plan_pipeline: Any
+) -> None:
     source = CHAIN.replace("return [third(z=second(y=first(x=x))), side(x=x)]", "return [first(x=5), side(x=x)]")
     path = write_pipeline("chain", source)
     run_pipeline(path, x=1)
@@ -348,4 +351,3 @@ def _is_worker_child(pid: int) -> bool:
     except (OSError, ValueError, IndexError):
         return False
     return ppid == os.getpid() and "cnai.pipelines.executors.worker" in cmd
-

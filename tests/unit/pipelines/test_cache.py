@@ -7,7 +7,7 @@ from pathlib import Path
 from cnai.pipelines import loader
 from cnai.pipelines.cache import code_hash, item_key, node_keys
 
-BASE = '''
+BASE = """
 from cnai.pipelines import pipeline, step
 
 @step
@@ -25,7 +25,7 @@ def other(x: int) -> int:
 @pipeline
 def chain(x: int = 1):
     return [second(y=first(x=x)), other(x=x)]
-'''
+"""
 
 
 def _keys(tmp_path: Path, source: str, x: int = 1) -> dict[str, str]:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future
-from typing import BinaryIO
+from typing import IO
 
 from cnai.pipelines.execute import Task, TaskResult
 from cnai.pipelines.executors.base import Executor
@@ -37,8 +37,9 @@ class _Worker:
             stdout=subprocess.PIPE,
             start_new_session=True,  # a Ctrl-C in the terminal reaches the runner, which stops us
         )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.stdin: BinaryIO = self.proc.stdin
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.stdin: IO[bytes] = self.proc.stdin
         self.fd = self.proc.stdout.fileno()
         if warm is not None:
             write_message(self.stdin, ("load", warm))

@@ -12,7 +12,7 @@ import os
 import pickle
 import struct
 import sys
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from cnai.pipelines import execute
 
@@ -27,7 +27,7 @@ def read_message(stream: BinaryIO) -> Any:
     return pickle.loads(stream.read(size))
 
 
-def write_message(stream: BinaryIO, message: Any) -> None:
+def write_message(stream: IO[bytes], message: Any) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(HEADER.pack(len(data)) + data)
     stream.flush()
