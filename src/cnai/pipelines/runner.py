@@ -125,6 +125,7 @@ class PipelineRun:
         self.reports = {n: StepReport(n, key=keys[n]) for n in order}
         self._outputs: dict[str, dict[str, Any] | None] = {}
         self._fans: dict[str, _FanState] = {}
+        self._fan_inputs: dict[str, dict[str, Any]] = {}
         self._executed = 0
         exp = self.tracker.experiment_id(self.experiment)
         self._exp = exp
@@ -219,7 +220,6 @@ class PipelineRun:
             self._fail(name, f"for_each over {items.describe() if isinstance(items, Ref) else items!r} is not a list")
             return []
         self._fans[name] = _FanState(values, [None] * len(values), [], 0)
-        self._fan_inputs = getattr(self, "_fan_inputs", {})
         self._fan_inputs[name] = inputs
         fan = self._fans[name]
         for i in range(len(values)):

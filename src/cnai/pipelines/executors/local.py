@@ -10,6 +10,7 @@ replaced; the attempt comes back failed and the runner retries it under the step
 from __future__ import annotations
 
 import os
+import pickle
 import select
 import signal
 import subprocess
@@ -52,8 +53,6 @@ class _Worker:
         deadline = None if task.timeout is None else time.monotonic() + task.timeout
         header = self._read(HEADER.size, deadline, task)
         (size,) = HEADER.unpack(header)
-        import pickle
-
         result: TaskResult = pickle.loads(self._read(size, deadline, task))
         return result
 
