@@ -117,7 +117,9 @@ def compile_(
     output: Path = typer.Option(None, "--output", "-o", help="Write here. [default: stdout]"),
     pipeline: str = typer.Option(None, "--pipeline", "-p", help=PIPELINE_HELP),
     image: str = typer.Option(
-        None, "--image", help="Container image of each step (ghcr.io/cnai-project/cnai:VERSION by default). [default: this version's image]"
+        None,
+        "--image",
+        help="Container image of each step (ghcr.io/cnai-project/cnai:VERSION by default). [default: this version's image]",
     ),
 ) -> None:
     """Compile a pipeline for a cluster: each step a container of the cnai image running `python -m cnai.pipelines.entry`."""

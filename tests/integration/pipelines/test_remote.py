@@ -17,9 +17,7 @@ from tests.integration.pipelines.test_run import ARTIFACT_PIPELINE
 pytestmark = pytest.mark.integration
 
 
-def test_a_run_against_a_remote_server_records_runs_lineage_and_a_model(
-    write_pipeline: Any, tmp_path: Path
-) -> None:
+def test_a_run_against_a_remote_server_records_runs_lineage_and_a_model(write_pipeline: Any, tmp_path: Path) -> None:
     server = start_live_server(Settings(home=tmp_path / "server"))
     try:
         path = write_pipeline("arts", ARTIFACT_PIPELINE)
