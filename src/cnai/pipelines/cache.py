@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from cnai.artifacts import ArtifactStore
+from cnai.artifacts import ArtifactStore, LocalArtifactStore
 from cnai.errors import NotFound
 from cnai.pipelines.dsl import Graph, Ref, Step
 
@@ -102,11 +102,21 @@ class CacheIndex:
 
     def __init__(self, store: ArtifactStore) -> None:
         self.store = store
+        # On a local store, entries are read straight from disk: the path is built here from a hex
+        # key (nothing a caller controls), so the store's per-call realpath checks (an lstat per
+        # path component) would only add cost, and plan/rerun read one entry per step.
+        self._local_root = store.root if isinstance(store, LocalArtifactStore) else None
 
     def _path(self, key: str) -> str:
         return f"{CACHE_PREFIX}/{key[:2]}/{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
+        if self._local_root is not None:
+            try:
+                local: dict[str, Any] = orjson.loads((self._local_root / self._path(key)).read_bytes())
+            except FileNotFoundError:
+                return None
+            return local
         try:
             entry: dict[str, Any] = orjson.loads(self.store.read_bytes(self._path(key)))
         except NotFound:

@@ -55,14 +55,20 @@ class StoreTracker(Tracker):
 
     def __init__(self, settings: Settings) -> None:
         from cnai.db.engine import make_engine
-        from cnai.db.migrate import upgrade
+        from cnai.db.migrate import alembic_config, current_revision, upgrade
         from cnai.registry.store import RegistryStore
         from cnai.tracking.experiments import ExperimentStore
         from cnai.tracking.runs import RunStore
 
         settings.home.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.store)
-        upgrade(self.engine)
+        # Alembic's upgrade runs its environment script even when there is nothing to do; a run
+        # of a cached pipeline should cost milliseconds, so it is called only when behind.
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(alembic_config(self.engine)).get_current_head()
+        if current_revision(self.engine) != head:
+            upgrade(self.engine)
         self.experiments = ExperimentStore(self.engine)
         self.experiments.ensure_default()
         self.runs = RunStore(self.engine)
