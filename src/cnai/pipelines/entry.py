@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     module = loader.load_source(args.module, source, args.filename)
     step = loader.resolve(module, args.qualname)
     if not isinstance(step, Step):
+        sys.stderr.write(f"{args.module}.{args.qualname} is not a @step\n")
         return 2
     kwargs: dict[str, Any] = {}
     for spec in args.input:
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     kind, _, target = args.output.partition(":")
     if kind == "artifact":
         if not isinstance(result, Artifact):
+            sys.stderr.write(f"step {step.name!r} must return an artifact, not a {type(result).__name__}\n")
             return 2
         dest = Path(target)
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -79,6 +79,7 @@ def main(path: str) -> None:
             for n, t in tasks.items()
         },
     }
+    sys.stdout.write(json.dumps(summary) + "\n")
 
 
 if __name__ == "__main__":
