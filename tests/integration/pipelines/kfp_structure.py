@@ -4,6 +4,7 @@ Prints a JSON summary; exits non-zero with the reason when a check fails. Kept a
 because kfp pins protobuf and requests below what the shared environment has.
 """
 
+import json
 import sys
 
 import yaml
@@ -65,7 +66,7 @@ def main(path: str) -> None:
         visit(name, [])
     if problems:
         sys.exit("; ".join(problems))
-    {
+    summary = {
         "name": component.name,
         "inputs": sorted(component.component_spec.inputs or {}),
         "tasks": {
