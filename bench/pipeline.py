@@ -4,7 +4,8 @@ Two chains of trivial steps (``x + 1``), 3 and 20 steps long, are generated in c
 tools. Each measurement is one fresh process (``_pipeline_run.py``) that times the run itself,
 imports apart: cnai through ``cnai.pipelines.service`` with its warm local executor and an embedded
 store in a fresh ``CNAI_HOME``; kfp through ``kfp.local.init(runner=SubprocessRunner(use_venv=False))``
-(kfp's documented local mode; Docker is not available here) in a venv under ``bench/.venvs/kfp``,
+(kfp's documented local mode; Docker is not available here). cnai's store schema is created before
+the timed run (a user's ``CNAI_HOME`` has one after its first use); its cache starts empty in a venv under ``bench/.venvs/kfp``,
 installed on first use. The two tools alternate, ``--repeat`` times each (default 3), and medians
 are reported, with per-step overhead = run time / steps.
 
