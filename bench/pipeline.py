@@ -5,8 +5,8 @@ tools. Each measurement is one fresh process (``_pipeline_run.py``) that times t
 imports apart: cnai through ``cnai.pipelines.service`` with its warm local executor and an embedded
 store in a fresh ``CNAI_HOME``; kfp through ``kfp.local.init(runner=SubprocessRunner(use_venv=False))``
 (kfp's documented local mode; Docker is not available here). cnai's store schema is created before
-the timed run (a user's ``CNAI_HOME`` has one after its first use); its cache starts empty in a venv under ``bench/.venvs/kfp``,
-installed on first use. The two tools alternate, ``--repeat`` times each (default 3), and medians
+the timed run (a user's ``CNAI_HOME`` has one after its first use); its cache starts empty. kfp
+runs in a venv under ``bench/.venvs/kfp``, installed on first use. The two tools alternate, ``--repeat`` times each (default 3), and medians
 are reported, with per-step overhead = run time / steps.
 
 Then, on the 20-step chain: a rerun of the unchanged pipeline (cnai: steps executed and wall time
