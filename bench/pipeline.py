@@ -6,8 +6,9 @@ imports apart: cnai through ``cnai.pipelines.service`` with its warm local execu
 store in a fresh ``CNAI_HOME``; kfp through ``kfp.local.init(runner=SubprocessRunner(use_venv=False))``
 (kfp's documented local mode; Docker is not available here). cnai's store schema is created before
 the timed run (a user's ``CNAI_HOME`` has one after its first use); its cache starts empty. kfp
-runs in a venv under ``bench/.venvs/kfp``, installed on first use. The two tools alternate, ``--repeat`` times each (default 3), and medians
-are reported, with per-step overhead = run time / steps.
+runs in a venv under ``bench/.venvs/kfp``, installed on first use. The two tools alternate,
+``--repeat`` times each (default 3), and medians are reported, with per-step overhead = run time /
+steps.
 
 Then, on the 20-step chain: a rerun of the unchanged pipeline (cnai: steps executed and wall time
 of the run; also of the whole ``cnai pipeline run`` command), and a change to step 10's code:
