@@ -46,6 +46,7 @@ bench: venv
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/drift.py
+	$(BIN)/python bench/pipeline.py
 
 lint: venv
 	$(BIN)/ruff check .

@@ -6,7 +6,7 @@
 | mlflow      | /api/{2,3}.0/mlflow/..., /ajax-api/{2,3}.0/mlflow/ | reader       | editor (*) |
 | artifacts   | /api/2.0/mlflow-artifacts/..., /ajax-api/...       | reader       | editor |
 | admin       | /api/v1/tokens..., /api/v1/audit...                | admin        | admin  |
-| v1          | /api/v1/...                                        | reader       | editor |
+| v1          | /api/v1/... (incl. /api/v1/pipelines/runs/{id})    | reader       | editor |
 | metrics     | /metrics                                           | reader       | editor |
 | ui          | /, /ui/...                                         | reader       | editor |
 | unknown     | anything else (it answers 404)                     | reader       | editor |

@@ -12,6 +12,7 @@ from cnai.cli import drift as drift_cmd
 from cnai.cli import experiments as experiments_cmd
 from cnai.cli import k8s as k8s_cmd
 from cnai.cli import models as models_cmd
+from cnai.cli import pipeline as pipeline_cmd
 from cnai.cli import quickstart as quickstart_cmd
 from cnai.cli import resources as resources_cmd
 from cnai.cli import runs as runs_cmd
@@ -61,6 +62,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(tokens_cmd.app, name="tokens")
 app.add_typer(k8s_cmd.app, name="k8s")
 app.add_typer(controller_cmd.app, name="controller")
+app.add_typer(pipeline_cmd.app, name="pipeline")
 app.command("audit")(tokens_cmd.audit)
 # Other command groups (serve, drift, ...) register themselves here, one line each.
 

@@ -26,6 +26,7 @@ from cnai.auth.tokens import TokenStore
 from cnai.db.engine import is_sqlite, make_engine
 from cnai.db.migrate import upgrade
 from cnai.errors import CnaiError
+from cnai.pipelines import api as pipelines_api
 from cnai.registry import api as registry_api
 from cnai.registry.store import RegistryStore
 from cnai.resources import Controller, ResourceStore
@@ -116,6 +117,7 @@ def create_app(settings: Settings, *, migrate: bool = True, with_controllers: bo
         *to_routes(API_PREFIXES, endpoints, max_body, inline=is_sqlite(plane.engine) and settings.workers == 1),
         *artifacts_api.routes(ARTIFACT_PREFIXES, plane.artifacts, MAX_UPLOAD_BYTES),
         *resources_api.routes(plane.resources),
+        *pipelines_api.routes(plane.runs),
         *kinds.routes(plane),
         *admin_routes(plane.tokens, plane.audit),
         Route("/metrics", _metrics, methods=["GET"]),

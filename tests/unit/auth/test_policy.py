@@ -52,6 +52,7 @@ def test_every_route_of_the_app_has_a_decision(tmp_path: Path) -> None:
         ("PUT", "/api/2.0/mlflow-artifacts/artifacts/1/a.txt", Role.EDITOR),
         ("DELETE", "/api/2.0/mlflow-artifacts/artifacts/1/a.txt", Role.EDITOR),
         ("GET", "/api/v1/resources/deployments", Role.READER),
+        ("GET", "/api/v1/pipelines/runs/abc", Role.READER),
         ("PUT", "/api/v1/resources/deployments/d", Role.EDITOR),
         ("POST", "/api/v1/deployments/d/promote", Role.EDITOR),
         ("GET", "/api/v1/tokens", Role.ADMIN),
