@@ -16,6 +16,7 @@ from cnai.cli import runs as runs_cmd
 from cnai.cli import serve as serve_cmd
 from cnai.cli import server as server_cmd
 from cnai.cli import tokens as tokens_cmd
+from cnai.cli import tune as tune_cmd
 from cnai.cli import up as up_cmd
 
 app = typer.Typer(
@@ -57,6 +58,7 @@ app.add_typer(experiments_cmd.app, name="experiments")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(tokens_cmd.app, name="tokens")
+app.add_typer(tune_cmd.app, name="tune")
 app.command("audit")(tokens_cmd.audit)
 # Other command groups (serve, drift, ...) register themselves here, one line each.
 
