@@ -23,7 +23,7 @@ from cnai.tune import algorithms
 from cnai.tune.executors import make_executor
 from cnai.tune.executors.base import Executor, Finished, Lost, Report, Task
 from cnai.tune.space import Space, load_space, parse_space
-from cnai.tune.store import StudyStore, check_study_name
+from cnai.tune.store import StudyStore, check_study_name, sync
 from cnai.tune.tracking import (
     STUDY_TAG,
     TRIAL_TAG,
@@ -213,6 +213,7 @@ class StudyDriver:
             _ = recovered
             return result
         finally:
+            sync(self.store.journal(config.study))
             tracker.close()
             os.close(driver_lock)
 

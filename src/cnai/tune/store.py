@@ -8,6 +8,12 @@ Why a journal file (Optuna's ``JournalStorage``) and not RDB storage on the cont
   own Alembic history, into the database cnai migrates — two histories on one database;
 - a study is one file: easy to copy, delete, or keep beside the code.
 
+Durability: Optuna's file backend fsyncs every append; a trial costs about ten appends (ask, each
+param, attributes, tell), and fsync takes milliseconds here, so the fsyncs alone were over 30 ms a
+trial. A killed process loses nothing it has written (its pages are the kernel's), so the journal
+here is written without an fsync per line and fsync'd once when the driver stops (``sync``): only
+an operating-system crash could lose the last trials, and then they are re-run, never corrupted.
+
 Locking: Optuna's file locks (a symlink or an ``O_EXCL`` file) outlive a killed holder and are only
 broken after a grace period. ``FlockLock`` uses ``flock`` instead, which the kernel drops when the
 holder dies, however it dies. A second lock, held for the driver's life, refuses a second driver on
@@ -17,6 +23,7 @@ the same study at once (two drivers would each retry the other's running trials)
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 from pathlib import Path
@@ -76,7 +83,7 @@ class StudyStore:
             cut_torn_tail(path)
         lock = FlockLock(path.with_suffix(".journal.lock"))
         BaseJournalFileLock.register(FlockLock)  # an ABC: a virtual subclass satisfies Optuna's checks
-        return JournalStorage(JournalFileBackend(str(path), lock_obj=lock))  # type: ignore[arg-type]
+        return JournalStorage(_backend_class(JournalFileBackend)(str(path), lock_obj=lock))
 
     def hold_driver(self, name: str) -> int:
         """An exclusive lock for this driver's life; a second driver on the study gets one line."""
@@ -98,6 +105,33 @@ class StudyStore:
             known = ", ".join(self.names()[:10]) or "none yet"
             raise NotFound(f"No study {name!r} under {self.root} (studies: {known}).")
         return optuna.load_study(study_name=name, storage=self.storage(name))
+
+
+def sync(name_or_path: Path) -> None:
+    """fsync the journal once (the driver calls it when it stops)."""
+    if name_or_path.exists():
+        fd = os.open(name_or_path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _backend_class(base: Any) -> Any:
+    """Optuna's journal file backend, appending without an fsync per line (see the module doc)."""
+
+    class UnsyncedJournalFileBackend(base):  # type: ignore[misc, valid-type]
+        def append_logs(self, logs: list[dict[str, Any]]) -> None:
+            text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
+            with self._lock_guard(), open(self._file_path, "ab") as f:
+                f.write(text.encode("utf-8"))
+
+        def _lock_guard(self) -> Any:
+            from optuna.storages.journal._file import get_lock_file
+
+            return get_lock_file(self._lock)
+
+    return UnsyncedJournalFileBackend
 
 
 def cut_torn_tail(path: Path) -> None:
