@@ -9,6 +9,7 @@ trials are in the journal, so they are never run again.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -171,51 +172,58 @@ class StudyDriver:
         if config.sampler == "grid":
             trials_wanted = min(trials_wanted, algorithms.grid_size(config.space))
         driver_lock = self.store.hold_driver(config.study)
-        tracker = make_tracker(self.settings, config.tracking_uri)
+        # Workers first: they import the objective while the driver opens the study, and an
+        # objective that cannot be imported stops everything before a journal or run exists.
+        executor = make_executor(config.executor, **config.executor_options)
         try:
-            study = optuna.create_study(
-                study_name=config.study,
-                storage=self.store.storage(config.study),
-                sampler=sampler,
-                pruner=pruner,
-                direction=config.direction,
-                load_if_exists=True,
-            )
-            if study.direction.name.lower() != config.direction:
-                raise InvalidArgument(
-                    f"Study {config.study!r} was created to {study.direction.name.lower()}; "
-                    f"pass --direction {study.direction.name.lower()} or use another --study."
-                )
-            self.study = study
-            recovered = self._recover_running(study)
-            experiment_id, parent = self._parent_run(study, tracker)
-            log = TrialLog(tracker, experiment_id, parent, config.study)
+            executor.start(config.objective, config.workers)
+            tracker = make_tracker(self.settings, config.tracking_uri)
             try:
-                self._reconcile_runs(study, tracker, experiment_id, parent, log)
-                executor = make_executor(config.executor, **config.executor_options)
-                try:
-                    self._loop(study, executor, log, trials_wanted)
-                finally:
-                    executor.close()
-                result = self._result(study, parent)
-                log.call(lambda: self._close_parent(tracker, parent, result))
-            except BaseException:
-                log.call(lambda: tracker.end(parent, "KILLED", now_ms()))
-                raise
+                return self._study(optuna, executor, tracker, sampler, pruner, trials_wanted)
             finally:
-                log.close()
-            if config.register:
-                from cnai.tune.register import register_best
-
-                result.registered_version = register_best(
-                    self.settings, config.tracking_uri, config.register, study, log.run_ids, self._model_dir()
-                )
-            _ = recovered
-            return result
+                tracker.close()
         finally:
+            executor.close()
             sync(self.store.journal(config.study))
-            tracker.close()
             os.close(driver_lock)
+
+    def _study(
+        self, optuna: Any, executor: Executor, tracker: Any, sampler: Any, pruner: Any, wanted: int
+    ) -> StudyResult:
+        config = self.config
+        study = optuna.create_study(
+            study_name=config.study,
+            storage=self.store.storage(config.study),
+            sampler=sampler,
+            pruner=pruner,
+            direction=config.direction,
+            load_if_exists=True,
+        )
+        if study.direction.name.lower() != config.direction:
+            raise InvalidArgument(
+                f"Study {config.study!r} was created to {study.direction.name.lower()}; "
+                f"pass --direction {study.direction.name.lower()} or use another --study."
+            )
+        self._recover_running(study)
+        experiment_id, parent = self._parent_run(study, tracker)
+        log = TrialLog(tracker, experiment_id, parent, config.study)
+        try:
+            self._reconcile_runs(study, tracker, experiment_id, parent, log)
+            self._loop(study, executor, log, wanted)
+            result = self._result(study, parent)
+            log.call(lambda: self._close_parent(tracker, parent, result))
+        except BaseException:
+            log.call(lambda: tracker.end(parent, "KILLED", now_ms()))
+            raise
+        finally:
+            log.close()
+        if config.register:
+            from cnai.tune.register import register_best
+
+            result.registered_version = register_best(
+                self.settings, config.tracking_uri, config.register, study, log.run_ids, self._model_dir()
+            )
+        return result
 
     # -- resume -----------------------------------------------------------------------------
     def _recover_running(self, study: Any) -> int:
@@ -280,9 +288,7 @@ class StudyDriver:
                 run_id = run["info"]["run_id"]
                 metrics = [] if has_value else trial_metrics(outcome, state, end)
                 tags = {"cnai.tune.state": state, **_extra_tags(t)}
-                log.call(lambda run_id=run_id, metrics=metrics, tags=tags, state=state, end=end: _end_run(
-                    tracker, run_id, metrics, tags, state, end
-                ))
+                log.call(functools.partial(_end_run, tracker, run_id, metrics, tags, state, end))
 
     # -- the loop ---------------------------------------------------------------------------
     def _loop(self, study: Any, executor: Executor, log: TrialLog, wanted: int) -> None:
@@ -294,7 +300,6 @@ class StudyDriver:
         self._progress(wanted)
         if self.done >= wanted and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return
-        executor.start(config.objective, config.workers)
         deadline = time.monotonic() + config.timeout if config.timeout else None
         prune = config.pruner != "none"
         while True:
@@ -311,8 +316,8 @@ class StudyDriver:
                 model_path = str(self._model_dir() / f"{trial.number}.pkl") if config.register else ""
                 executor.submit(slot, Task(trial.number, params, prune, model_path))
                 log.start(trial.number, params, worker, start)
-            if not self.running:
-                return
+            if not self.running and (out_of_time or self.done >= wanted):
+                return  # (nothing running but trials missing: a replaced worker is starting)
             for event in executor.poll(0.2):
                 if isinstance(event, Report):
                     executor.answer(event.slot, self._report(event))
@@ -332,7 +337,7 @@ class StudyDriver:
     def _finish(self, study: Any, log: TrialLog, number: int, outcome: Outcome, wanted: int) -> None:
         from optuna.trial import TrialState
 
-        slot, trial, _ = self.running.pop(number)
+        _, trial, _ = self.running.pop(number)
         extra: dict[str, str] = {}
         if self.config.pruner == "none":  # the steps came with the outcome: into the journal too
             for step, value in outcome.steps:
@@ -357,7 +362,7 @@ class StudyDriver:
         """A worker died mid-trial: the trial fails; its params run once more unless this was the retry."""
         from optuna.trial import TrialState
 
-        slot, trial, _ = self.running.pop(event.number)
+        _, trial, _ = self.running.pop(event.number)
         retry = trial.user_attrs.get(RETRY_REASON) != "worker"
         trial.set_user_attr(ERROR, event.reason)
         if retry:
@@ -405,7 +410,9 @@ class StudyDriver:
     def _close_parent(self, tracker: Any, parent: str, result: StudyResult) -> None:
         tags = {f"best.{k}": str(v) for k, v in result.best_params.items()}
         tags["cnai.tune.trials"] = str(result.trials)
-        metrics = [("best_value", float(result.best_value), now_ms(), result.trials)] if result.best_value is not None else []
+        metrics = (
+            [("best_value", float(result.best_value), now_ms(), result.trials)] if result.best_value is not None else []
+        )
         tracker.log_chunked(parent, metrics, {}, tags)
         tracker.end(parent, "FINISHED", now_ms())
 
@@ -420,7 +427,9 @@ def counted(study: Any) -> int:
 
 def outcome_of(t: Any) -> Outcome:
     """A journal trial as the outcome the tracking writer records."""
-    duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else 0.0
+    duration = (
+        (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else 0.0
+    )
     steps = sorted(t.intermediate_values.items())
     return Outcome(_state_name(t.state), t.value, str(t.user_attrs.get(ERROR, "")), duration, steps)
 
@@ -442,14 +451,13 @@ def _best_value(study: Any) -> float | None:
 
 
 def _state_name(state: Any) -> str:
-    return {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}.get(state.name, state.name.lower())
+    name = str(state.name)
+    return {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}.get(name, name.lower())
 
 
 def _tag(run: dict[str, Any], key: str) -> str | None:
-    for tag in run["data"].get("tags", []):
-        if tag["key"] == key:
-            return str(tag["value"])
-    return None
+    found = [str(tag["value"]) for tag in run["data"].get("tags", []) if tag["key"] == key]
+    return found[0] if found else None
 
 
 def _extra_tags(t: Any) -> dict[str, str]:

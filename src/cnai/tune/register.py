@@ -29,7 +29,8 @@ def register_best(
     file = model_dir / f"{best.number}.pkl"
     if not file.is_file():
         raise InvalidState(
-            f"The best trial ({best.number}) returned no model: return (value, model) from the objective to register it."
+            f"The best trial ({best.number}) returned no model: "
+            "return (value, model) from the objective to register it."
         )
     run_id = run_ids.get(best.number)
     if not run_id:

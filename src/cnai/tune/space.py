@@ -45,7 +45,8 @@ class Param:
         """Ask Optuna's trial for this param's value (the sampler decides, or an enqueued value)."""
         if self.type == "categorical":
             return trial.suggest_categorical(self.name, list(self.choices))
-        assert self.low is not None and self.high is not None
+        assert self.low is not None
+        assert self.high is not None
         if self.type == "int":
             step = int(self.step) if self.step else 1
             return trial.suggest_int(self.name, int(self.low), int(self.high), step=step, log=self.log)
@@ -55,7 +56,8 @@ class Param:
         """Every value a grid search visits: the choices, or low..high by step."""
         if self.type == "categorical":
             return list(self.choices)
-        assert self.low is not None and self.high is not None
+        assert self.low is not None
+        assert self.high is not None
         if self.type == "int":
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         if not self.step:
@@ -149,7 +151,7 @@ def _parse_param(name: str, entry: Any) -> Param:
             raise InvalidArgument(f"Categorical param {name!r} needs a non-empty list of choices.")
         return Param(name, kind, choices=tuple(choices), when=dict(when))
     low, high = entry.get("low"), entry.get("high")
-    if not _is_number(low) or not _is_number(high) or low >= high:
+    if not isinstance(low, int | float) or not isinstance(high, int | float) or not _is_number(low) or low >= high:
         raise InvalidArgument(f"Param {name!r} needs numbers low < high, got low={low!r} high={high!r}.")
     log = entry.get("log", False)
     if not isinstance(log, bool):
@@ -157,7 +159,7 @@ def _parse_param(name: str, entry: Any) -> Param:
     if log and low <= 0:
         raise InvalidArgument(f"Param {name!r}: a log scale needs low > 0.")
     step = entry.get("step")
-    if step is not None and (not _is_number(step) or step <= 0):
+    if step is not None and (not isinstance(step, int | float) or not _is_number(step) or step <= 0):
         raise InvalidArgument(f"Param {name!r}: step must be a positive number.")
     if log and step is not None:
         raise InvalidArgument(f"Param {name!r}: Optuna does not sample a log scale with a step; drop one.")

@@ -120,7 +120,7 @@ def sync(name_or_path: Path) -> None:
 def _backend_class(base: Any) -> Any:
     """Optuna's journal file backend, appending without an fsync per line (see the module doc)."""
 
-    class UnsyncedJournalFileBackend(base):  # type: ignore[misc, valid-type]
+    class UnsyncedJournalFileBackend(base):  # type: ignore[misc]
         def append_logs(self, logs: list[dict[str, Any]]) -> None:
             text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
             with self._lock_guard(), open(self._file_path, "ab") as f:

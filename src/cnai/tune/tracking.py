@@ -39,9 +39,7 @@ class Tracker(ABC):
     def create_run(self, experiment_id: str, name: str, tags: dict[str, str], start_ms: int) -> str: ...
 
     @abstractmethod
-    def log(
-        self, run_id: str, metrics: Sequence[Metric], params: dict[str, str], tags: dict[str, str]
-    ) -> None: ...
+    def log(self, run_id: str, metrics: Sequence[Metric], params: dict[str, str], tags: dict[str, str]) -> None: ...
 
     @abstractmethod
     def end(self, run_id: str, status: str, end_ms: int | None) -> None: ...
@@ -53,9 +51,7 @@ class Tracker(ABC):
     def close(self) -> None:
         return None
 
-    def log_chunked(
-        self, run_id: str, metrics: Sequence[Metric], params: dict[str, str], tags: dict[str, str]
-    ) -> None:
+    def log_chunked(self, run_id: str, metrics: Sequence[Metric], params: dict[str, str], tags: dict[str, str]) -> None:
         """MLflow caps a batch at 1000 metrics and 100 params; a long trial's steps take a few."""
         items = list(params.items())
         self.log(run_id, metrics[:900], dict(items[:100]), tags)
@@ -131,7 +127,9 @@ class HttpTracker(Tracker):
             else:
                 response = self.http.post(url, json=body)
         except httpx.TransportError as exc:
-            raise Unavailable(f"No tracking server answers at {self.base} ({exc}); start one or fix --tracking-uri.") from exc
+            raise Unavailable(
+                f"No tracking server answers at {self.base} ({exc}); start one or fix --tracking-uri."
+            ) from exc
         data: dict[str, Any] = response.json() if response.content else {}
         if response.status_code == 404 and data.get("error_code") == "RESOURCE_DOES_NOT_EXIST":
             raise NotFound(str(data.get("message")))
@@ -141,7 +139,9 @@ class HttpTracker(Tracker):
 
     def experiment(self, name: str) -> str:
         try:
-            return str(self._call("GET", "experiments/get-by-name", {"experiment_name": name})["experiment"]["experiment_id"])
+            return str(
+                self._call("GET", "experiments/get-by-name", {"experiment_name": name})["experiment"]["experiment_id"]
+            )
         except NotFound:
             return str(self._call("POST", "experiments/create", {"name": name})["experiment_id"])
 
@@ -231,7 +231,12 @@ class TrialLog:
         self._queue.put(lambda: self._start(number, params, worker, start_ms))
 
     def _start(self, number: int, params: dict[str, Any], worker: str, start_ms: int) -> None:
-        tags = {PARENT_TAG: self.parent_run_id, TRIAL_TAG: str(number), STUDY_TAG: self.study, "cnai.tune.worker": worker}
+        tags = {
+            PARENT_TAG: self.parent_run_id,
+            TRIAL_TAG: str(number),
+            STUDY_TAG: self.study,
+            "cnai.tune.worker": worker,
+        }
         run_id = self.tracker.create_run(self.experiment_id, f"trial-{number}", tags, start_ms)
         self.run_ids[number] = run_id
         if params:

@@ -18,7 +18,7 @@ from typing import Any
 from cnai.tune.objective import Objective
 
 
-class Pruned(Exception):  # noqa: N818 - the name users catch, like optuna.TrialPruned
+class Pruned(Exception):
     """Raised by ``report`` when the pruner stops the trial; let it propagate out of the objective."""
 
 

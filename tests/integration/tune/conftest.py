@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,5 +38,5 @@ def child_runs(home: Path, experiment: str, parent_run_id: str) -> list[dict[str
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    yield Settings(home=tmp_path / "home")
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home")

@@ -19,7 +19,8 @@ def test_every_trial_is_a_child_run_with_params_steps_and_value(settings: Settin
     result = cnai.tune.run(
         objective("quadratic"), space, trials=8, workers=2, study="quad", pruner="none", seed=1, settings=settings
     )
-    assert result.trials == 8 and result.states == {"complete": 8}
+    assert result.trials == 8
+    assert result.states == {"complete": 8}
     runs = child_runs(settings.home, "quad", result.run_id)
     assert len(runs) == 8
     assert {tag(r, "mlflow.parentRunId") for r in runs} == {result.run_id}
@@ -44,7 +45,8 @@ def test_an_objective_that_raises_fails_its_trial_and_the_study_goes_on(settings
     assert result.states == {"complete": 5, "failed": 1}
     assert result.best_value == 5.0
     failed = [r for r in child_runs(settings.home, "raises", result.run_id) if r["info"]["status"] == "FAILED"]
-    assert len(failed) == 1 and param(failed[0], "x") == "3"
+    assert len(failed) == 1
+    assert param(failed[0], "x") == "3"
     assert "ValueError: x=3 is not allowed here" in (tag(failed[0], "cnai.tune.error") or "")
     shown = StudyStore(settings.home).load("raises").get_trials()
     assert any("x=3 is not allowed" in str(t.user_attrs.get("cnai.error")) for t in shown)
@@ -112,5 +114,7 @@ def test_a_model_returned_by_the_best_trial_is_registered(settings: Settings) ->
     runs = child_runs(settings.home, "reg", result.run_id)
     best = next(r for r in runs if param(r, "c") == "10.0")
     assert version["run_id"] == best["info"]["run_id"]
-    model_dir = Path(str(settings.artifacts).removeprefix("file://")) / version["source"].removeprefix("mlflow-artifacts:/")
+    model_dir = Path(str(settings.artifacts).removeprefix("file://")) / version["source"].removeprefix(
+        "mlflow-artifacts:/"
+    )
     assert (model_dir / "MLmodel").is_file()

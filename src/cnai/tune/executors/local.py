@@ -34,7 +34,7 @@ class LocalExecutor(Executor):
     name = "local"
 
     def __init__(self, start_method: str = "forkserver", **_: Any) -> None:
-        self.ctx = multiprocessing.get_context(start_method)
+        self.ctx: Any = multiprocessing.get_context(start_method)
         if start_method == "forkserver":
             self.ctx.set_forkserver_preload(["cnai.tune.executors._local_worker"])
         self.objective = ""
