@@ -88,7 +88,7 @@ def run_study(
     # Other commands always talk to a server; a study needs none: without a URI (flag or env) the
     # runs go straight into the store under CNAI_HOME, where `cnai up` serves them.
     uri = settings.tracking_uri if "tracking_uri" in settings.model_fields_set else ""
-    options: dict[str, Any] = {"address": ray_address} if executor == "ray" and ray_address else {}
+    options: dict[str, Any] = {"address": ray_address} if ray_address else {}
 
     parsed = guarded(lambda: load_space(space))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
