@@ -30,6 +30,7 @@ bench: venv
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/drift.py
+	$(BIN)/python bench/tune.py
 
 lint: venv
 	$(BIN)/ruff check .
