@@ -129,22 +129,30 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out or (RESULTS_DIR if full else WORK_DIR) / "tune.md"
     command = ("python bench/tune.py " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
     results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    failures: dict[str, str] = {}
     with bench_lock():
         before = load_average()
         for i in range(args.repeat):
             for name in names:  # alternating, so drifting load touches every contender alike
                 started = time.perf_counter()
-                result = run_one(name, WORK_DIR / "tune" / f"{name}-{i}-{os.getpid()}")
+                try:
+                    result = run_one(name, WORK_DIR / "tune" / f"{name}-{i}-{os.getpid()}")
+                except (BenchError, subprocess.TimeoutExpired) as exc:  # the table says so; the others still run
+                    failures[name] = str(exc).strip().splitlines()[-1][:300]
+                    print(f"{name} run {i + 1}: FAILED: {failures[name]}", flush=True)
+                    continue
                 results[name].append(result)
                 print(f"{name} run {i + 1}: wall {result['wall']:.1f} s, overhead {result['overhead_ms']:.0f} ms/trial "
                       f"({time.perf_counter() - started:.0f} s with start-up)", flush=True)  # fmt: skip
         after = load_average()
-    text = markdown(results, command, args.repeat, (before, after))
+    text = markdown({n: r for n, r in results.items() if r}, command, args.repeat, (before, after))
+    if failures:
+        text += "\n" + "\n".join(f"- {name} did not run: {why}" for name, why in failures.items()) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(text)
     print(f"wrote {out}")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
