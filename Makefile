@@ -46,7 +46,9 @@ bench: venv
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/drift.py
+	$(BIN)/python bench/llm.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/tune.py
 
 lint: venv
 	$(BIN)/ruff check .

@@ -19,6 +19,7 @@ from cnai.cli import runs as runs_cmd
 from cnai.cli import serve as serve_cmd
 from cnai.cli import server as server_cmd
 from cnai.cli import tokens as tokens_cmd
+from cnai.cli import tune as tune_cmd
 from cnai.cli import up as up_cmd
 
 app = typer.Typer(
@@ -63,6 +64,7 @@ app.add_typer(tokens_cmd.app, name="tokens")
 app.add_typer(k8s_cmd.app, name="k8s")
 app.add_typer(controller_cmd.app, name="controller")
 app.add_typer(pipeline_cmd.app, name="pipeline")
+app.add_typer(tune_cmd.app, name="tune")
 app.command("audit")(tokens_cmd.audit)
 # Other command groups (serve, drift, ...) register themselves here, one line each.
 
