@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv quickstart test test-fast bench lint fmt clean
+.PHONY: venv quickstart test test-fast test-tools image bench lint fmt clean
 
 venv: $(STAMP)
 
@@ -19,11 +19,25 @@ quickstart: venv
 	$(BIN)/cnai quickstart
 
 ## test: unit + integration suites against real PostgreSQL, S3-compatible server, mlflow client
-test: venv
+test: venv test-tools
 	$(BIN)/python -m pytest -q
+
+## test-tools: podman, buildah, runc, debootstrap, docker-compose (apt) for the container tests
+test-tools:
+	scripts/containers.sh tools
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not integration"
+
+## image: both images with podman, tagged ghcr.io/cnai-project/cnai[-serving]:VERSION and cnai[-serving]:dev
+VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_REPO ?= ghcr.io/cnai-project
+image:
+	scripts/containers.sh setup
+	scripts/containers.sh podman build --network host --target cnai \
+		-t $(IMAGE_REPO)/cnai:$(VERSION) -t cnai:dev .
+	scripts/containers.sh podman build --network host --target serving \
+		-t $(IMAGE_REPO)/cnai-serving:$(VERSION) -t cnai-serving:dev .
 
 ## bench: cnai against its peers, same machine, one run
 bench: venv
