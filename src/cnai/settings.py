@@ -45,7 +45,9 @@ class FileValuesSource(PydanticBaseSettingsSource):
             try:
                 text = Path(path).read_text(encoding="utf-8")
             except OSError as exc:
-                raise InvalidArgument(f"{variable}={path}: cannot read it ({exc.strerror}); mount the file or unset {variable}.") from exc
+                raise InvalidArgument(
+                    f"{variable}={path}: cannot read it ({exc.strerror}); mount the file or unset {variable}."
+                ) from exc
             values[name] = text.splitlines()[0].strip() if text.strip() else ""
         return values
 

@@ -25,7 +25,7 @@ from tests.fixtures.promql import dashboard_queries, exposed_names, metric_names
         ("max_over_time(rate(q_total[5m])[1h:1m])", {"q_total"}),
         ('a and bool b or c unless d{by="on (x)"}', {"a", "b", "c", "d"}),
         ("sum without (instance) (process_open_fds) > 1e3", {"process_open_fds"}),
-        ("changes(process_start_time_seconds{job=~\"$job\"}[$__rate_interval])", {"process_start_time_seconds"}),
+        ('changes(process_start_time_seconds{job=~"$job"}[$__rate_interval])', {"process_start_time_seconds"}),
     ],
 )
 def test_metric_names(expr: str, names: set[str]) -> None:
