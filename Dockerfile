@@ -26,9 +26,10 @@ FROM python AS deps
 WORKDIR /src
 RUN python3 -m venv /opt/venv \
     && pip install --no-cache-dir --upgrade "pip>=24" "wheel>=0.43"
-# An empty package with the real pyproject.toml installs every dependency of the chosen extras.
-COPY pyproject.toml README.md ./
-RUN mkdir -p src/cnai && touch src/cnai/__init__.py \
+# An empty package with the real pyproject.toml installs every dependency of the chosen extras;
+# only pyproject.toml is copied, so an edit elsewhere (README, src) keeps these layers cached.
+COPY pyproject.toml ./
+RUN mkdir -p src/cnai && touch src/cnai/__init__.py README.md \
     && pip install --no-cache-dir "./[postgres,s3,kafka,monitoring,otel]"
 
 # The model server's extras on top (the control plane's layers are shared).

@@ -36,7 +36,7 @@ class Podman:
             raise AssertionError(f"podman {' '.join(args)} exited {proc.returncode}: {proc.stderr[-3000:]}")
         return proc
 
-    def build(self, target: str, tag: str, timeout: float = 900) -> float:
+    def build(self, target: str, tag: str, timeout: float = 2400) -> float:
         """Build one target of the repository's Dockerfile from the working tree; seconds taken."""
         started = time.monotonic()
         self.run("build", "--network", "host", "--target", target, "-t", tag, str(REPO), timeout=timeout)

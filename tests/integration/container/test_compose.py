@@ -1,8 +1,8 @@
 """deploy/compose.yaml: valid for the compose-spec check and `docker-compose config`, and its cnai
 service comes up under podman-compose.
 
-PostgreSQL, MinIO and Kafka images cannot be pulled here, so an override file written by the test
-points the cnai service at this machine's PostgreSQL (a fresh database), the S3-compatible server
+PostgreSQL, MinIO and Kafka images cannot be pulled here, so deploy/compose.ci.yaml points the cnai
+service at this machine's PostgreSQL (a fresh database), the S3-compatible server
 and the Kafka-protocol broker the fixtures start, on the host network (the only one allowed here:
 CONTAINERS.md). Everything else of the service is the stack's own: the image's entrypoint, the
 secrets mounted from files (the store URL, the admin token, the S3 credentials file), the
@@ -30,6 +30,7 @@ from tests.integration.container.podman import REPO, Podman, wait_for_http
 pytestmark = [pytest.mark.integration]
 
 COMPOSE = REPO / "deploy" / "compose.yaml"
+COMPOSE_CI = REPO / "deploy" / "compose.ci.yaml"  # the override for this machine
 
 
 def test_compose_file_passes_compose_spec() -> None:
@@ -61,34 +62,11 @@ def test_no_secret_values_in_compose_environment() -> None:
     assert set(stack["secrets"]) >= {"postgres_password", "cnai_store", "cnai_auth_token", "s3_credentials"}
 
 
-def _override(port: int, s3: str, bucket: str, kafka: str, image: str, secrets: Path) -> dict[str, object]:
-    return {
-        "services": {
-            "cnai": {
-                "image": image,
-                "network_mode": "host",
-                "ports": [],
-                "depends_on": {},
-                "environment": {
-                    "CNAI_HOST": "127.0.0.1",
-                    "CNAI_PORT": str(port),
-                    "CNAI_S3_ENDPOINT_URL": s3,
-                    "CNAI_ARTIFACTS": f"s3://{bucket}/artifacts",
-                    "CNAI_EVENT_BUS": f"kafka://{kafka}",
-                },
-            }
-        },
-        "secrets": {
-            name: {"file": str(secrets / name)} for name in ("cnai_store", "cnai_auth_token", "s3_credentials")
-        },
-    }
-
-
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.s3
 @pytest.mark.kafka
-@pytest.mark.timeout(1500)
+@pytest.mark.timeout(3000)
 def test_cnai_service_comes_up_under_podman_compose(
     podman: Podman,
     images: dict[str, str],
@@ -109,14 +87,18 @@ def test_cnai_service_comes_up_under_podman_compose(
     port = free_port()
     project = f"cnai-ci-{uuid.uuid4().hex[:8]}"
     compose_cli = shutil.which("podman-compose") or str(Path(sys.executable).with_name("podman-compose"))
-    override = tmp_path / "compose.ci.yaml"
     with postgres_database() as store:
         (secrets / "cnai_store").write_text(store + "\n")
-        override.write_text(
-            yaml.safe_dump(_override(port, s3_endpoint, s3_bucket, kafka_bootstrap, images["serving"], secrets))
-        )
-        command = [compose_cli, "-p", project, "-f", str(COMPOSE), "-f", str(override)]
-        env = {**podman.env}
+        command = [compose_cli, "-p", project, "-f", str(COMPOSE), "-f", str(COMPOSE_CI)]
+        env = {
+            **podman.env,
+            "CNAI_CI_IMAGE": images["serving"],
+            "CNAI_CI_PORT": str(port),
+            "CNAI_CI_BUCKET": s3_bucket,
+            "CNAI_CI_S3_ENDPOINT_URL": s3_endpoint,
+            "CNAI_CI_KAFKA": kafka_bootstrap,
+            "CNAI_CI_SECRETS": str(secrets),
+        }
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # only the mounted file may supply them
             env.pop(name, None)
         up = subprocess.run(

@@ -26,7 +26,7 @@ from tests.fixtures import serving_models as sm
 from tests.fixtures.servers import free_port, postgres_database
 from tests.integration.container.podman import REPO, Podman, wait_for_http
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(3000)]
 
 NON_ROOT_UID = "10001"
 
