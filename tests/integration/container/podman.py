@@ -51,7 +51,8 @@ class Podman:
         try:
             yield name
         finally:
-            self.run("rm", "-f", "-t", "5", name, check=False, timeout=60)
+            # -v: also the anonymous volume the image declares for CNAI_HOME.
+            self.run("rm", "-f", "-v", "-t", "5", name, check=False, timeout=60)
 
     def logs(self, name: str) -> str:
         proc = self.run("logs", name, check=False)

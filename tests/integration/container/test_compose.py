@@ -136,5 +136,5 @@ def test_cnai_service_comes_up_under_podman_compose(
             down = subprocess.run(
                 [*command, "down", "-v", "-t", "5"], env=env, capture_output=True, text=True, timeout=120
             )
-            podman.run("rm", "-f", container, check=False)
+            podman.run("rm", "-f", "-v", container, check=False)
             assert down.returncode == 0 or "no such" in down.stderr.lower(), down.stderr[-2000:]
