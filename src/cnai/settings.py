@@ -7,11 +7,13 @@ the package reads ``os.environ``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -19,6 +21,35 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 def is_loopback_host(host: str) -> bool:
     """A bind address reachable only from this machine (both servers' bind checks use it)."""
     return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+class FileValuesSource(PydanticBaseSettingsSource):
+    """``CNAI_<NAME>_FILE=/path``: a setting's value read from a file, as container secrets are
+    mounted (compose ``secrets:``, Kubernetes secret volumes) and as the PostgreSQL, MinIO and
+    Grafana images take theirs. Only the first line counts: files written with ``echo`` end in a
+    newline that must not become part of a password. A plain ``CNAI_<NAME>`` still wins."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is read in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        from cnai.errors import InvalidArgument
+
+        prefix = str(self.settings_cls.model_config.get("env_prefix", ""))
+        values: dict[str, Any] = {}
+        for name in self.settings_cls.model_fields:
+            variable = f"{prefix}{name}_FILE".upper()
+            path = os.environ.get(variable)
+            if not path:
+                continue
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise InvalidArgument(
+                    f"{variable}={path}: cannot read it ({exc.strerror}); mount the file or unset {variable}."
+                ) from exc
+            values[name] = text.splitlines()[0].strip() if text.strip() else ""
+        return values
 
 
 class Settings(BaseSettings):
@@ -85,6 +116,18 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10.0, gt=0, description="Time a client has to send its headers.")
     body_timeout_seconds: float = Field(default=60.0, gt=0, description="Longest pause while reading a request body.")
     max_header_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request line plus headers.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Flags, then CNAI_* variables, then CNAI_*_FILE variables (secrets), then defaults.
+        return init_settings, env_settings, FileValuesSource(settings_cls), dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -28,6 +28,9 @@ def build_settings(**flags: Any) -> Settings:
         first = exc.errors()[0]
         fail(f"Invalid setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
         raise  # unreachable
+    except CnaiError as exc:  # e.g. a CNAI_*_FILE that cannot be read
+        fail(exc.message)
+        raise  # unreachable
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -8,7 +8,13 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -72,7 +78,17 @@ class ControlPlane:
     # registry models with it); never stored, gone with the process.
     internal_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     # Controllers and cnai's own API export here; served at GET /metrics.
-    metrics: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    metrics: CollectorRegistry = field(default_factory=lambda: _plane_registry())
+
+
+def _plane_registry() -> CollectorRegistry:
+    """The plane's own registry (not the global one: several planes share a process in tests), with
+    the process series (CPU, memory, open files) and python_info that the default registry has, so
+    the control plane's dashboard shows its load even when no controller reports."""
+    registry = CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
 
 
 def build_plane(settings: Settings, *, migrate: bool = True) -> ControlPlane:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cnai.errors import InvalidArgument
+from cnai.settings import FileValuesSource
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -114,6 +115,18 @@ class ServeSettings(BaseSettings):
         if value not in ("", "onnx"):
             raise ValueError("optimize must be 'onnx' or empty")
         return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # CNAI_SERVE_AUTH_TOKEN_FILE and the like: secrets mounted as files (see cnai.settings).
+        return init_settings, env_settings, FileValuesSource(settings_cls), dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _fill(self) -> ServeSettings:
