@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv quickstart test test-fast bench lint fmt clean
+.PHONY: venv quickstart test test-fast browser bench lint fmt clean
 
 venv: $(STAMP)
 
@@ -19,8 +19,12 @@ quickstart: venv
 	$(BIN)/cnai quickstart
 
 ## test: unit + integration suites against real PostgreSQL, S3-compatible server, mlflow client
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest -q
+
+## browser: Debian's Chromium + chromedriver for the UI's browser tests (a no-op when present)
+browser:
+	@sh scripts/install-browser.sh
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not integration"

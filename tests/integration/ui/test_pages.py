@@ -162,7 +162,7 @@ def test_experiment_page_sorts_by_a_metric_through_the_store(filled: Filled) -> 
     assert order("metrics.accuracy ASC") == ["run-0", "run-1", "run-2"]
     # The column header links to the opposite direction of the current sort.
     html = filled.http.get(f"/ui/experiments/{filled.experiment_id}?order_by=metrics.accuracy%20DESC").text
-    assert "order_by=metrics.accuracy%20ASC" in html
+    assert "order_by=metrics.accuracy+ASC" in html
 
 
 def test_bad_order_by_is_a_400_page_naming_the_problem(filled: Filled) -> None:
@@ -182,10 +182,52 @@ def test_run_page_shows_values_history_tags_and_artifacts(filled: Filled) -> Non
     assert "0.30000000000000004" in text
     assert "accuracy" in text
     assert "0.9" in text
-    assert html.count("<polyline") == 1  # accuracy has 5 points; loss has one value
+    # One chart per metric, drawn in the browser from /ui/api/history (tests/browser checks the drawing).
+    assert html.count("data-metric-chart=") == 2
     assert "team" in text
     assert "vision" in text
-    assert "docs/readme.txt" in text
+    assert f'href="/ui/runs/{filled.run_ids[2]}/artifacts?path=docs"' in html
+
+
+def test_history_api_answers_every_selected_run(filled: Filled) -> None:
+    answer = filled.http.get("/ui/api/history", params={"run": filled.run_ids, "key": "accuracy"})
+    assert answer.status_code == 200
+    runs = answer.json()["runs"]
+    assert runs[filled.run_ids[2]]["steps"] == [0, 1, 2, 3, 4]
+    assert runs[filled.run_ids[2]]["values"][-1] == pytest.approx(0.9)
+    assert filled.http.get("/ui/api/history", params={"run": "nope", "key": "x"}).status_code == 404
+    assert filled.http.get("/ui/api/history", params={"key": "x"}).status_code == 400
+
+
+def test_artifact_browser_previews_text(filled: Filled) -> None:
+    html = _page(filled, f"/ui/runs/{filled.run_ids[2]}/artifacts?file=docs/readme.txt")
+    assert "<pre" in html
+    assert ">notes</pre>" in html
+    assert _page(filled, f"/ui/runs/{filled.run_ids[2]}/artifacts?file=../x", 400)
+
+
+def test_compare_page_shows_params_side_by_side_with_differences(filled: Filled) -> None:
+    html = _page(filled, "/ui/compare?" + "&".join(f"run={r}" for r in filled.run_ids))
+    params = html[html.index('id="params-table"') :]
+    params = params[: params.index("</table>")]
+    assert "<tr class=diff><th>lr</th>" in params  # 0.1, 0.2, 0.3...: they differ
+    assert 'id="compare-data"' in html
+    assert _page(filled, "/ui/compare", 400)
+
+
+def test_runs_page_filters_with_the_search_grammar(filled: Filled) -> None:
+    html = _page(filled, f"/ui/experiments/{filled.experiment_id}?filter=metrics.accuracy%20%3E%200.6")
+    assert sorted(re.findall(r">(run-\d)</a>", html)) == ["run-1", "run-2"]
+    bad = _page(filled, f"/ui/experiments/{filled.experiment_id}?filter=metrics.accuracy%20%3E%3E", 400)
+    assert "expected" in bad
+
+
+def test_model_version_page_links_run_and_deployment(filled: Filled) -> None:
+    html = _page(filled, "/ui/models/ui-model/versions/2")
+    assert f'href="/ui/runs/{filled.run_ids[2]}"' in html
+    assert 'href="/ui/deployments/wine"' in html, _text(html)  # @champion is v2
+    assert 'href="/ui/monitors/wine-drift"' in html
+    assert 'href="/ui/monitors/wine-drift/windows/2"' in html  # the alert of window 2
 
 
 def test_model_page_lists_versions_aliases_and_run_links(filled: Filled) -> None:
@@ -213,12 +255,15 @@ def test_deployment_page_shows_spec_status_canary_and_processes(filled: Filled) 
 def test_monitor_page_charts_windows_and_lists_actions(filled: Filled) -> None:
     html = _page(filled, "/ui/monitors/wine-drift")
     text = _text(html)
-    assert html.count('class="bar"') == 1
-    assert html.count('class="bar hot"') == 1
+    assert 'data-inline-chart="data-drift-share"' in html
+    assert 'href="/ui/monitors/wine-drift/windows/2"' in html
     assert "alcohol, proline" in text
     assert "alert" in text
     assert "pending" in text
     assert "threshold 0.5" in text
+    report = _text(_page(filled, "/ui/monitors/wine-drift/windows/2"))
+    assert "proline" in report
+    assert "0.75" in report
 
 
 def test_names_tags_and_params_are_escaped(filled: Filled) -> None:
