@@ -262,7 +262,8 @@
   function runsTable() {
     var form = document.getElementById("runs-form");
     if (!form) return;
-    var boxes = form.querySelectorAll("input[name=run]");
+    // The checkboxes sit in the table, tied to the form by their form="runs-form" attribute.
+    var boxes = document.querySelectorAll("input[name=run][form=runs-form]");
     var all = document.getElementById("select-all");
     var button = document.getElementById("compare-button");
     function update() {
