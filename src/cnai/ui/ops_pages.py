@@ -361,7 +361,7 @@ def _monitor_charts(name: str, windows: list[dict[str, Any]], threshold: object)
     share: dict[str, Any] = {"label": "drift share", "values": [w["drift_share"] for w in windows]}
     drift_series = [share]
     if isinstance(threshold, int | float):
-        drift_series.append({"label": "threshold", "values": [float(threshold)] * len(windows)})
+        drift_series.append({"label": "threshold", "values": [float(threshold)] * len(windows), "dash": [5, 4]})
     features = sorted({f for w in windows for f in (w["features"] or {})})[:MAX_FEATURES]
     feature_series = [{"label": f, "values": [_score((w["features"] or {}).get(f)) for w in windows]} for f in features]
     perf_keys = sorted(

@@ -57,6 +57,7 @@
         label: s.label,
         stroke: color,
         width: 1.5,
+        dash: s.dash,
         spanGaps: true,
         points: { show: spec.points || spec.x.length < 40, size: 5, fill: color },
         value: function (u, v) { return fmt(v); },
