@@ -88,6 +88,18 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
         "phase": "Ready",
         "model": {"uri": spec["model"], "resolved": "models:/wine-model/1", "version": "1"},
         "replicas": {"desired": 1, "ready": 1, "updated": 1},
+        "traffic": [
+            {
+                "t": int(time.time() * 1000) - (5 - i) * 10_000,
+                "target": "primary",
+                "rps": 20.0 + i,
+                "errorRate": 0.0,
+                "p50Ms": 3.0,
+                "p95Ms": 8.0,
+                "p99Ms": 12.0 + i,
+            }
+            for i in range(5)
+        ],
     }
     state.resources.set_status("Deployment", "wine", status, deployment.generation)
     monitor_spec = {
@@ -263,6 +275,10 @@ def test_lineage_links_lead_both_ways(browser: Any, plane: Plane, shots: Path) -
     follow("wine-model v1")
     follow("deployment wine")
     assert browser.find_element("tag name", "h1").text == "wine"
+    latency = wait_for(lambda: browser.find_element("css selector", "#chart-latency[data-drawn]"))
+    assert latency.get_attribute("data-series") == "3"  # p50, p95, p99 of the primary
+    assert latency.get_attribute("data-points") == "5"
+    shoot(browser, shots, "deployment-page")
     browser.find_element("link text", "wine-drift").click()
     wait_for(lambda: browser.current_url.endswith("/ui/monitors/wine-drift"))
     chart = wait_for(lambda: browser.find_element("css selector", "#chart-drift-share[data-drawn]"))

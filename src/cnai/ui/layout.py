@@ -82,6 +82,10 @@ svg.scatter .label { font-size:12px; fill:var(--fg); }
 .lineage { display:flex; flex-wrap:wrap; gap:6px; align-items:center; margin:6px 0 12px; font-size:13px; }
 .lineage .step { border:1px solid var(--line); border-radius:4px; padding:2px 8px; }
 .lineage .arrow { color:var(--muted); }
+.split { display:flex; max-width:520px; margin:6px 0; font-size:12px; color:#fff; border-radius:4px; overflow:hidden; }
+.split span { background:var(--accent); padding:2px 6px; white-space:nowrap; overflow:hidden; }
+.split span.canary { background:var(--warn); }
+figure.chart-box { margin:0; }
 """
 
 

@@ -223,6 +223,11 @@ def deployment(plane: ControlPlane, name: str) -> Page:
         [
             pairs(summary),
             section("Serving", join([table(["target", "model version", "traffic"], target_rows), _split(spec)])),
+            section(
+                "Traffic over time",
+                _traffic_charts(status.get("traffic") or [], with_canary=bool(spec.get("canary"))),
+                note="per target, sampled by the router every 10 s; the last 10 minutes",
+            ),
             section("Monitors watching it", Html(f"<p>{esc(monitor_links)}</p>")),
             section("Canary", canary_html),
             section("Last rollback", _yaml(rollback) if rollback else Html('<p class="muted">none</p>')),
@@ -475,3 +480,37 @@ def window_report(plane: ControlPlane, name: str, seq: str) -> Page:
     return Page(
         f"{name}: window {w['window']}", body, [HOME, ("/#monitors", "monitors"), (f"/ui/monitors/{name}", name)]
     )
+
+
+def _traffic_charts(samples: list[dict[str, Any]], *, with_canary: bool) -> Html:
+    """Request rate, error rate and latency percentiles per target from ``status.traffic``."""
+    targets = ["primary"] + (["canary"] if with_canary else [])
+    times = sorted({int(s["t"]) for s in samples if isinstance(s, dict) and isinstance(s.get("t"), int)})
+    if not times:
+        return Html('<p class="muted">no traffic recorded yet (the controller samples while `cnai up` runs)</p>')
+    at = {(int(s["t"]), s.get("target")): s for s in samples if isinstance(s, dict) and isinstance(s.get("t"), int)}
+    x = [t / 1000 for t in times]
+
+    def series(field: str, label: str = "") -> list[dict[str, Any]]:
+        return [
+            {
+                "label": f"{target} {label}".strip(),
+                "values": [_finite((at.get((t, target)) or {}).get(field)) for t in times],
+            }
+            for target in targets
+        ]
+
+    charts = [
+        ("requests", "requests per second", series("rps")),
+        ("errors", "error rate", series("errorRate")),
+        ("latency", "latency (ms)", series("p50Ms", "p50") + series("p95Ms", "p95") + series("p99Ms", "p99")),
+    ]
+    parts = []
+    for ident, title, data in charts:
+        spec = {"x": x, "series": data, "time": True, "xLabel": "time", "yLabel": title, "points": True}
+        parts.append(
+            f'<figure class="chart-box"><h3>{esc(title)}</h3>'
+            f'<div class="chart" id="chart-{ident}" data-inline-chart="data-{ident}" data-height="200"></div>'
+            f"{json_script(f'data-{ident}', spec)}</figure>"
+        )
+    return Html(f'<div class="charts">{"".join(parts)}</div>')

@@ -7,6 +7,7 @@ stored monitor windows with an action. Each page is fetched over HTTP as a brows
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +76,19 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
         "replicas": {"desired": 2, "ready": 2, "updated": 2},
         "canary": {"model": "models:/ui-model/1", "version": "1", "percent": 20, "requests": 321, "errors": 4},
         "processes": [{"pid": 4242, "port": 5001, "role": "primary", "state": "ready", "revision": "abc123"}],
+        "traffic": [
+            {
+                "t": 1_700_000_000_000 + i * 10_000,
+                "target": target,
+                "rps": 5.0 + i,
+                "errorRate": 0.01,
+                "p50Ms": 4.0,
+                "p95Ms": 9.0,
+                "p99Ms": 15.0 + i,
+            }
+            for i in range(3)
+            for target in ("primary", "canary")
+        ],
     }
     plane.resources.set_status("Deployment", "wine", status, deployment.generation)
     monitor_spec = {
@@ -246,6 +260,14 @@ def test_deployment_page_shows_spec_status_canary_and_processes(filled: Filled) 
     assert "models:/ui-model/2" in text
     assert "2 ready / 2 desired" in text
     assert "321" in text
+    html = _page(filled, "/ui/deployments/wine")
+    latency = re.search(r'<script type="application/json" id="data-latency">(.*?)</script>', html)
+    assert latency is not None
+    spec = json.loads(latency.group(1))
+    assert len(spec["x"]) == 3
+    assert [s["label"] for s in spec["series"]][:2] == ["primary p50", "canary p50"]
+    assert 'href="/ui/models/ui-model/versions/2"' in html  # what the primary serves
+    assert 'href="/ui/monitors/wine-drift"' in html
     assert "20%" in text
     assert "4242" in text
     assert "5001" in text
