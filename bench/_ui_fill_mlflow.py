@@ -17,6 +17,7 @@ import time
 import uuid
 
 import sqlalchemy as sa
+from mlflow.entities import ExperimentTag
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 
@@ -26,6 +27,10 @@ def main() -> None:
     store = SqlAlchemyStore(db_uri, artifact_root)
     big = store.create_experiment("ui-bench-runs")
     cmp_exp = store.create_experiment("ui-bench-compare")
+    # MLflow 3's UI opens an experiment of unknown kind on its GenAI overview; this tag (what its
+    # "Model training" toggle sets) makes it open on the runs table, as a training user sees it.
+    for exp in (big, cmp_exp):
+        store.set_experiment_tag(exp, ExperimentTag("mlflow.experimentKind", "custom_model_development"))
     now = int(time.time() * 1000)
     run_rows, tag_rows, param_rows, metric_rows, latest_rows = [], [], [], [], []
     compared_ids = []

@@ -9,7 +9,7 @@ returning user's would:
 
   runs page   an experiment of --runs runs x --metrics metrics. cnai: /ui/experiments/{id} until
               its first page of rows is in the DOM and cnai.js has wired the page (body[data-ready]).
-              MLflow: /#/experiments/{id} until its runs table shows rows.
+              MLflow: /#/experiments/{id}/runs until its runs table shows rows.
   comparison  --compared runs with --steps-step histories of one metric. cnai: /ui/compare?run=...
               until the chart is drawn (#compare-chart[data-drawn]). MLflow: its metric page
               (/#/metric?runs=...) until its chart has one trace per run.
@@ -217,7 +217,7 @@ def pages(kind: str, base: str, ids: dict[str, Any]) -> dict[str, str]:
     exps = urllib.parse.quote(json.dumps([str(ids["compare_experiment"])]))
     keys = urllib.parse.quote(json.dumps(["loss"]))
     return {
-        "runs": f"{base}/#/experiments/{ids['experiment']}",
+        "runs": f"{base}/#/experiments/{ids['experiment']}/runs",
         "compare": f"{base}/#/metric?runs={runs_json}&metric=%22loss%22&experiments={exps}&plot_metric_keys={keys}"
         "&x_axis=step&y_axis_scale=linear&line_smoothness=1&show_point=false",
     }

@@ -7,7 +7,6 @@ type="application/json">`` element (escaped so no value can close it); the curve
 
 from __future__ import annotations
 
-import json
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +14,7 @@ from cnai.db.engine import read_tx
 from cnai.errors import InvalidArgument
 from cnai.tracking import run_messages
 from cnai.tracking.validation import check_run_id
-from cnai.ui.components import Html, esc, link, number, section, short
+from cnai.ui.components import Html, esc, json_script, link, number, section, short
 from cnai.ui.layout import HOME, Page
 
 if TYPE_CHECKING:
@@ -23,13 +22,6 @@ if TYPE_CHECKING:
 
 MAX_RUNS = 50
 MAX_POINTS = 100_000  # per run and metric: beyond this a chart is a blur anyway
-
-
-def json_script(element_id: str, value: object) -> Html:
-    """JSON inside a script element: '<', '>' and '&' escaped so a value cannot end the element."""
-    text = json.dumps(value, allow_nan=False, separators=(",", ":"))
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return Html(f'<script type="application/json" id="{esc(element_id)}">{text}</script>')
 
 
 def _wire_float(value: object) -> float | None:

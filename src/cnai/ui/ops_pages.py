@@ -15,11 +15,11 @@ import yaml
 
 from cnai.errors import InvalidArgument, NotFound
 from cnai.ui import lineage
-from cnai.ui.compare import json_script
 from cnai.ui.components import (
     Html,
     esc,
     join,
+    json_script,
     link,
     number,
     pairs,

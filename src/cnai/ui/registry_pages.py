@@ -11,10 +11,22 @@ from typing import TYPE_CHECKING
 
 from cnai.errors import InvalidArgument, NotFound
 from cnai.ui import lineage
-from cnai.ui.components import Html, esc, join, link, pairs, phase_pill, pill, section, short, table, when
+from cnai.ui.components import (
+    Html,
+    esc,
+    join,
+    lineage_strip,
+    link,
+    pairs,
+    phase_pill,
+    pill,
+    section,
+    short,
+    table,
+    when,
+)
 from cnai.ui.layout import HOME, Page
 from cnai.ui.pages import model_href
-from cnai.ui.run_pages import _strip
 
 if TYPE_CHECKING:
     from cnai.server.app import ControlPlane
@@ -32,7 +44,7 @@ def model_version(plane: ControlPlane, name: str, version: str) -> Page:
     serving = lineage.deployments_serving(plane, name, number)
     watchers = [(m, d.name) for d, _ in serving for m in lineage.monitors_watching(plane, d.name)]
     watchers += [(m, "-") for m in lineage.monitors_of_model(plane, name, number)]
-    strip = _strip(
+    strip = lineage_strip(
         [
             link(f"/ui/runs/{run_id}", f"run {run_id[:12]}") if run_id else Html('<span class="muted">no run</span>'),
             link(f"/ui/logged-models/{model_id}", f"logged model {model_id}")

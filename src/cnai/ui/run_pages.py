@@ -16,6 +16,7 @@ from cnai.ui.components import (
     duration,
     esc,
     join,
+    lineage_strip,
     link,
     number,
     pairs,
@@ -36,16 +37,6 @@ MAX_CHARTS = 40
 
 def version_link(name: str, version: int) -> Html:
     return link(f"{model_href(name)}/versions/{version}", f"{name} v{version}")
-
-
-def _strip(items: list[object]) -> Html:
-    """A lineage strip: neighbours left and right of the page's object."""
-    parts = []
-    for i, item in enumerate(items):
-        if i:
-            parts.append('<span class="arrow" aria-hidden="true">→</span>')
-        parts.append(f'<span class="step">{esc(item)}</span>')
-    return Html(f'<nav class="lineage" aria-label="lineage">{"".join(parts)}</nav>')
 
 
 def run(plane: ControlPlane, run_id: str) -> Page:
@@ -69,7 +60,7 @@ def run(plane: ControlPlane, run_id: str) -> Page:
     tags = sorted((t["key"], t["value"]) for t in data["tags"])
     user_tags = [(k, short(v)) for k, v in tags if not k.startswith("mlflow.")]
     system_tags = [(k, short(v)) for k, v in tags if k.startswith("mlflow.")]
-    strip = _strip(
+    strip = lineage_strip(
         [
             join((link(f"/ui/datasets/{d['dataset_uuid']}", f"dataset {d['name']}") for d in used), ", ")
             or Html('<span class="muted">no datasets</span>'),
@@ -180,7 +171,7 @@ def logged_model(plane: ControlPlane, model_id: str) -> Page:
     run_id = info.get("source_run_id")
     versions = lineage.versions_where(plane, model_id=model_id)
     tree = artifact_browser.tree_of(info["artifact_uri"], f"/ui/logged-models/{model_id}/artifacts")
-    strip = _strip(
+    strip = lineage_strip(
         [
             link(f"/ui/runs/{run_id}", f"run {run_id[:12]}") if run_id else Html('<span class="muted">no run</span>'),
             Html(f"<b>logged model {esc(info['name'])}</b>"),

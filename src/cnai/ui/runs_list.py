@@ -23,6 +23,7 @@ from cnai.errors import InvalidArgument
 from cnai.tracking import run_messages, search
 from cnai.ui.components import Html, duration, esc, join, link, number, pairs, phase_pill, scroll, section, short, when
 from cnai.ui.layout import HOME, Page
+from cnai.ui.pages import unknown_is_missing
 
 if TYPE_CHECKING:
     from cnai.server.app import ControlPlane
@@ -109,8 +110,6 @@ def key_expr(key: str) -> str:
 
 
 def experiment(plane: ControlPlane, experiment_id: str, q: Query) -> Page:
-    from cnai.ui.pages import unknown_is_missing
-
     exp = unknown_is_missing(lambda: plane.experiments.get(experiment_id))
     eid = exp["experiment_id"]
     base = f"/ui/experiments/{eid}"

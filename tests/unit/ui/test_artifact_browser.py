@@ -13,7 +13,7 @@ import pytest
 from cnai.artifacts.local import LocalArtifactStore
 from cnai.errors import InvalidArgument, NotFound
 from cnai.ui import artifact_browser
-from cnai.ui.compare import json_script
+from cnai.ui.components import json_script
 
 SCRIPT = "<script>alert(1)</script>"
 
