@@ -34,6 +34,7 @@ bench: venv
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/serving.py
 	$(BIN)/python bench/drift.py
+	$(BIN)/python bench/ui.py
 
 lint: venv
 	$(BIN)/ruff check .
