@@ -139,4 +139,4 @@ def compare(plane: ControlPlane, run_ids: list[str]) -> Page:
     crumbs = [HOME, ("/#experiments", "experiments")]
     if len(experiments) == 1:
         crumbs.append((f"/ui/experiments/{experiments[0]}", plane.experiments.get(experiments[0])["name"]))
-    return Page(f"Comparing {len(runs_json)} runs", body, crumbs)
+    return Page(f"Comparing {len(runs_json)} runs", body, crumbs, charts=True)

@@ -90,11 +90,12 @@ figure.chart-box { margin:0; }
 
 
 # Vendored, served by this plane (cnai/ui/static): no CDN. ``defer`` keeps pages readable at once.
-ASSETS = (
-    '<link rel="stylesheet" href="/ui/static/uPlot.min.css">'
-    '<script src="/ui/static/uPlot.iife.min.js" defer></script>'
-    '<script src="/ui/static/cnai.js" defer></script>'
+# The chart library only on pages that draw charts: a runs table need not parse 50 KB of it.
+CHART_ASSETS = (
+    '<link rel="stylesheet" href="/ui/static/uPlot.min.css"><script src="/ui/static/uPlot.iife.min.js" defer></script>'
 )
+SCRIPT = '<script src="/ui/static/cnai.js" defer></script>'
+
 
 HOME = ("/", "overview")
 
@@ -106,15 +107,16 @@ class Page:
     title: str
     body: Html
     crumbs: list[tuple[str, str]] = field(default_factory=list)
+    charts: bool = False  # loads the chart library (run, comparison, deployment and monitor pages)
 
 
-def document(title: str, body: object, crumbs: Sequence[tuple[str, str]] = ()) -> str:
+def document(title: str, body: object, crumbs: Sequence[tuple[str, str]] = (), *, charts: bool = True) -> str:
     """A whole HTML document; ``crumbs`` are (href, text) pairs shown above the title."""
     trail = " / ".join(link(href, text) for href, text in crumbs)
     return (
         "<!doctype html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
-        f"<title>{esc(title)} · cnai</title>{ASSETS}<style>{CSS}</style></head><body>"
+        f"<title>{esc(title)} · cnai</title>{CHART_ASSETS if charts else ''}{SCRIPT}<style>{CSS}</style></head><body>"
         '<header><a class="brand" href="/">cnai</a><nav>'
         '<a href="/#experiments">Experiments</a><a href="/#models">Models</a>'
         '<a href="/#deployments">Deployments</a><a href="/#monitors">Monitors</a>'

@@ -241,7 +241,7 @@ def deployment(plane: ControlPlane, name: str) -> Page:
             Html("</div>"),
         ]
     )
-    return Page(name, body, [HOME, ("/#deployments", "deployments")])
+    return Page(name, body, [HOME, ("/#deployments", "deployments")], charts=True)
 
 
 # -- monitor --------------------------------------------------------------------------------------------
@@ -339,7 +339,7 @@ def monitor(plane: ControlPlane, name: str) -> Page:
             Html("</div>"),
         ]
     )
-    return Page(name, body, [HOME, ("/#monitors", "monitors")])
+    return Page(name, body, [HOME, ("/#monitors", "monitors")], charts=True)
 
 
 def _performance(perf: dict[str, Any] | None) -> str:

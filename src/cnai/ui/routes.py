@@ -35,7 +35,7 @@ def _html(render: Render) -> Endpoint:
             return HTMLResponse(error_page(404, exc.message), status_code=404)
         except InvalidArgument as exc:
             return HTMLResponse(error_page(400, exc.message), status_code=400)
-        return HTMLResponse(document(shown.title, shown.body, shown.crumbs))
+        return HTMLResponse(document(shown.title, shown.body, shown.crumbs, charts=shown.charts))
 
     return endpoint
 

@@ -139,7 +139,7 @@ def run(plane: ControlPlane, run_id: str) -> Page:
         ]
     )
     crumbs = [HOME, ("/#experiments", "experiments"), (f"/ui/experiments/{exp['experiment_id']}", exp["name"])]
-    return Page(info["run_name"] or info["run_id"], body, crumbs)
+    return Page(info["run_name"] or info["run_id"], body, crumbs, charts=True)
 
 
 def _browse(plane: ControlPlane, tree: artifact_browser.Tree, query: Any) -> Html:

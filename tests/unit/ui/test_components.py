@@ -94,4 +94,6 @@ def test_document_and_error_page_escape_titles_and_need_no_network() -> None:
         '<script src="/ui/static/uPlot.iife.min.js" defer>',
         '<script src="/ui/static/cnai.js" defer>',
     ]
+    plain = document("runs", Html("<p>table</p>"), charts=False)
+    assert re.findall(r"<script[^>]*>", plain) == ['<script src="/ui/static/cnai.js" defer>']
     assert SCRIPT not in error_page(404, SCRIPT)
