@@ -10,8 +10,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from cnai.db.engine import read_tx
-from cnai.errors import InvalidArgument
+from cnai.db.schema import metrics, runs
+from cnai.errors import InvalidArgument, NotFound
 from cnai.tracking import run_messages
 from cnai.tracking.validation import check_run_id
 from cnai.ui.components import Html, esc, json_script, link, number, section, short
@@ -43,17 +46,32 @@ def _run_ids(ids: list[str]) -> list[str]:
 
 
 def history(plane: ControlPlane, run_ids: list[str], key: str) -> dict[str, Any]:
-    """One metric's history for each run: steps, timestamps and values as parallel lists."""
+    """One metric's history for each run: steps, timestamps and values as parallel lists.
+
+    One query for all runs (the comparison asks for ten at once), ordered as ``metric_history``
+    orders a run's points; NaN and infinities become null. Unknown runs answer 404.
+    """
     if not key:
         raise InvalidArgument("key must be given")
-    answer: dict[str, Any] = {}
-    for rid in _run_ids(run_ids):
-        points, _ = plane.runs.metric_history(rid, key, MAX_POINTS, None)
-        answer[rid] = {
-            "steps": [p["step"] for p in points],
-            "times": [p["timestamp"] for p in points],
-            "values": [_wire_float(p["value"]) for p in points],
-        }
+    wanted = _run_ids(run_ids)
+    query = (
+        select(metrics.c.run_uuid, metrics.c.step, metrics.c.timestamp, metrics.c.value, metrics.c.is_nan)
+        .where(metrics.c.run_uuid.in_(wanted), metrics.c.key == key)
+        .order_by(metrics.c.run_uuid, metrics.c.step, metrics.c.timestamp, metrics.c.value)
+    )
+    answer: dict[str, Any] = {rid: {"steps": [], "times": [], "values": []} for rid in wanted}
+    with read_tx(plane.engine) as conn:
+        known = set(conn.execute(select(runs.c.run_uuid).where(runs.c.run_uuid.in_(wanted))).scalars())
+        missing = [rid for rid in wanted if rid not in known]
+        if missing:
+            raise NotFound(f"Run with id={missing[0]} not found")
+        for rid, step, timestamp, value, is_nan in conn.execute(query):
+            series = answer[rid]
+            if len(series["steps"]) >= MAX_POINTS:
+                continue
+            series["steps"].append(step)
+            series["times"].append(timestamp)
+            series["values"].append(None if is_nan else _wire_float(value))
     return {"key": key, "runs": answer}
 
 
