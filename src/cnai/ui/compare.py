@@ -143,6 +143,12 @@ def compare(plane: ControlPlane, run_ids: list[str]) -> Page:
     body = Html(
         '<div id="compare">'
         + json_script("compare-data", runs_json)
+        # The first metric's curves travel with the page: the chart draws without a round trip.
+        + (
+            json_script("compare-first", history(plane, [r["id"] for r in runs_json], metrics_sorted[0]))
+            if metrics_sorted
+            else ""
+        )
         + section(
             "Metric curves",
             Html(controls + '<div id="compare-chart" class="chart" data-height="360"></div>'),

@@ -153,6 +153,11 @@
     var smoothIn = document.getElementById("cmp-smooth");
     var smoothOut = document.getElementById("cmp-smooth-value");
     var cache = {};
+    var first = document.getElementById("compare-first");
+    if (first) {
+      var preloaded = JSON.parse(first.textContent);
+      cache[preloaded.key] = preloaded;
+    }
 
     function redraw() {
       var key = metricSel.value;
