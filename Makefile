@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 ## tools: what the tests drive besides Python: helm (pinned, cached under .tools/), podman, buildah,
-## runc, debootstrap and docker-compose (apt) for the image and compose tests
+## runc, debootstrap and docker-compose (apt) for the image and compose tests; Chromium and chromedriver
+## (apt) for the web UI's browser tests
 tools:
 	@scripts/get-helm.sh >/dev/null
 	scripts/containers.sh tools
+	@sh scripts/install-browser.sh
 
 # sentence-transformers (torch) needs a newer setuptools than the dev venv pins: a venv of its own
 # for the embeddings tests, found through CNAI_TEST_EMBEDDINGS_PYTHON.
@@ -61,6 +63,7 @@ bench: venv
 	$(BIN)/python bench/llm.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/tune.py
+	$(BIN)/python bench/ui.py
 
 lint: venv
 	$(BIN)/ruff check .

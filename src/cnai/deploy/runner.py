@@ -35,6 +35,7 @@ from cnai.deploy.replicas import FAILED, READY, STARTING, Launcher, Replica, Rep
 from cnai.deploy.resolver import VersionResolver
 from cnai.deploy.router import CANARY, PRIMARY, Router, RouterServer
 from cnai.deploy.specs import KIND, DeploymentSpec, parse_deployment_spec
+from cnai.deploy.traffic import TrafficHistory
 from cnai.errors import CnaiError
 from cnai.resources import Resource, ResourceStore
 
@@ -95,6 +96,8 @@ class DeploymentRunner:
         self._last_status: tuple[dict[str, Any], int] | None = None
         self._error: str | None = None
         self._templates: dict[str, ReplicaTemplate | None] = {PRIMARY: None, CANARY: None}
+        # Wall-clock samples of the router's counters for the UI's charts (status.traffic).
+        self._traffic = TrafficHistory()
 
     # ---- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -373,6 +376,7 @@ class DeploymentRunner:
         else:
             phase = "Ready"
         stats = self.router.stats[CANARY]
+        self._traffic.sample(self.router.stats)
         status: dict[str, Any] = {
             "phase": phase,
             "message": self._error or _message(phase, primary.replicas, primary.last_failure),
@@ -394,6 +398,7 @@ class DeploymentRunner:
                 "p99Ms": None if (p99 := stats.p99_ms()) is None else round(p99, 3),
             },
             "lastRollback": self._last_rollback,
+            "traffic": self._traffic.export(),
             "processes": [r.record() for pool in self.pools.values() for r in pool.replicas],
         }  # fmt: skip
         key = (status, self.resource.generation)

@@ -25,6 +25,7 @@ class TargetStats:
         self.in_flight = 0
         self.requests = 0
         self.errors = 0
+        self.resets = 0  # times reset_outcomes ran: readers of the counters tell a reset from a quiet spell
         self.latencies_s: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self._area = 0.0  # ∫ in_flight dt since the last read
         self._mark = clock()
@@ -71,3 +72,4 @@ class TargetStats:
         """Forget counts and latencies (a new canary is judged on its own traffic only)."""
         self.requests = self.errors = 0
         self.latencies_s.clear()
+        self.resets += 1

@@ -8,6 +8,7 @@ user input; a run named ``<script>`` must reach the page as text, never as marku
 from __future__ import annotations
 
 import html
+import json
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -103,6 +104,23 @@ def scroll(content: object) -> Html:
 
 def truncated_note(shown: int, more: bool, what: str) -> str:
     return f"showing the newest {shown} {what}" if more else ""
+
+
+def lineage_strip(items: list[object]) -> Html:
+    """A lineage strip: neighbours left and right of the page's object."""
+    parts = []
+    for i, item in enumerate(items):
+        if i:
+            parts.append('<span class="arrow" aria-hidden="true">→</span>')
+        parts.append(f'<span class="step">{esc(item)}</span>')
+    return Html(f'<nav class="lineage" aria-label="lineage">{"".join(parts)}</nav>')
+
+
+def json_script(element_id: str, value: object) -> Html:
+    """JSON inside a script element: '<', '>' and '&' escaped so a value cannot end the element."""
+    text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Html(f'<script type="application/json" id="{esc(element_id)}">{text}</script>')
 
 
 # -- values ------------------------------------------------------------------------------------

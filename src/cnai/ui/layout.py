@@ -1,6 +1,7 @@
 """The page shell every UI page shares: one inline stylesheet, a header with breadcrumbs.
 
-Everything is inline so the UI opens with no network at all: no CDN, no fonts to fetch, no script.
+Pages are server-rendered and readable without script; the charting library (uPlot, vendored)
+and ``cnai.js`` come from this control plane itself, so the UI needs no network beyond it.
 """
 
 from __future__ import annotations
@@ -60,7 +61,40 @@ svg.bars .axis { stroke:#9aa3ae; } svg.bars .limit { stroke:var(--warn); stroke-
 svg.bars .tick { font-size:10px; fill:var(--muted); }
 svg.bars .mark { fill:var(--bad); }
 .grid { display:grid; grid-template-columns:repeat(auto-fit,minmax(420px,1fr)); gap:0 28px; }
+a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible, summary:focus-visible,
+  .dot:focus-visible { outline:2px solid var(--accent); outline-offset:2px; }
+.toolbar { display:flex; gap:10px; align-items:center; flex-wrap:wrap; margin:8px 0; }
+.toolbar input[type=search] { min-width:420px; padding:4px 8px; font:inherit; font-family:monospace; }
+button { font:inherit; padding:3px 12px; border:1px solid #b8c0ca; border-radius:4px; background:#fff; cursor:pointer; }
+button.primary { background:var(--accent); color:#fff; border-color:var(--accent); }
+button:disabled { opacity:.5; cursor:default; }
+tr.selected { background:#eef4fd; }
+tr.diff td { background:#fff6e0; }
+details.columns { display:inline-block; } details.columns > div { columns:3; max-width:900px; padding:6px 0; }
+details.columns label { display:block; white-space:nowrap; font-size:12.5px; }
+.chart { min-height:120px; margin:4px 0 18px; }
+.charts { display:grid; grid-template-columns:repeat(auto-fill,minmax(520px,1fr)); gap:8px 24px; }
+.chart h3, .charts h3 { font-size:13px; margin:6px 0 2px; }
+svg.scatter .axis { stroke:#9aa3ae; } svg.scatter .tick { font-size:10px; fill:var(--muted); }
+svg.scatter .label { font-size:12px; fill:var(--fg); }
+.preview img { max-width:100%; max-height:600px; border:1px solid var(--line); }
+.pager { display:flex; gap:14px; margin:8px 0; }
+.lineage { display:flex; flex-wrap:wrap; gap:6px; align-items:center; margin:6px 0 12px; font-size:13px; }
+.lineage .step { border:1px solid var(--line); border-radius:4px; padding:2px 8px; }
+.lineage .arrow { color:var(--muted); }
+.split { display:flex; max-width:520px; margin:6px 0; font-size:12px; color:#fff; border-radius:4px; overflow:hidden; }
+.split span { background:var(--accent); padding:2px 6px; white-space:nowrap; overflow:hidden; }
+.split span.canary { background:var(--warn); }
+figure.chart-box { margin:0; }
 """
+
+
+# Vendored, served by this plane (cnai/ui/static): no CDN. ``defer`` keeps pages readable at once.
+# The chart library only on pages that draw charts: a runs table need not parse 50 KB of it.
+CHART_ASSETS = (
+    '<link rel="stylesheet" href="/ui/static/uPlot.min.css"><script src="/ui/static/uPlot.iife.min.js" defer></script>'
+)
+SCRIPT = '<script src="/ui/static/cnai.js" defer></script>'
 
 
 HOME = ("/", "overview")
@@ -73,15 +107,16 @@ class Page:
     title: str
     body: Html
     crumbs: list[tuple[str, str]] = field(default_factory=list)
+    charts: bool = False  # loads the chart library (run, comparison, deployment and monitor pages)
 
 
-def document(title: str, body: object, crumbs: Sequence[tuple[str, str]] = ()) -> str:
+def document(title: str, body: object, crumbs: Sequence[tuple[str, str]] = (), *, charts: bool = True) -> str:
     """A whole HTML document; ``crumbs`` are (href, text) pairs shown above the title."""
     trail = " / ".join(link(href, text) for href, text in crumbs)
     return (
         "<!doctype html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
-        f"<title>{esc(title)} · cnai</title><style>{CSS}</style></head><body>"
+        f"<title>{esc(title)} · cnai</title>{CHART_ASSETS if charts else ''}{SCRIPT}<style>{CSS}</style></head><body>"
         '<header><a class="brand" href="/">cnai</a><nav>'
         '<a href="/#experiments">Experiments</a><a href="/#models">Models</a>'
         '<a href="/#deployments">Deployments</a><a href="/#monitors">Monitors</a>'

@@ -6,17 +6,20 @@ report (``cnai describe`` in a browser), plus a monitor's stored windows and act
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import yaml
 
-from cnai.errors import NotFound
+from cnai.errors import InvalidArgument, NotFound
+from cnai.ui import lineage
 from cnai.ui.components import (
     Html,
-    bar_chart,
     esc,
     join,
+    json_script,
     link,
     number,
     pairs,
@@ -58,6 +61,23 @@ def _newest(items: list[Resource]) -> tuple[list[Resource], str]:
 def _url(status: dict[str, Any]) -> object:
     url = status.get("url")
     return link(url, url) if isinstance(url, str) and url.startswith(("http://", "https://")) else "-"
+
+
+def _percent(spec: dict[str, Any], target: str) -> float:
+    canary = float((spec.get("canary") or {}).get("percent", 0) or 0)
+    return canary if target == "canary" else 100.0 - canary
+
+
+def _split(spec: dict[str, Any]) -> Html:
+    """The traffic split as one bar: primary and canary shares side by side."""
+    canary = _percent(spec, "canary")
+    if not canary:
+        return Html("")
+    return Html(
+        f'<div class="split" role="img" aria-label="primary {100 - canary:g}%, canary {canary:g}%">'
+        f'<span style="width:{100 - canary:.2f}%">primary {100 - canary:g}%</span>'
+        f'<span class="canary" style="width:{canary:.2f}%">canary {canary:g}%</span></div>'
+    )
 
 
 def _model(spec: dict[str, Any], status: dict[str, Any]) -> str:
@@ -181,6 +201,19 @@ def deployment(plane: ControlPlane, name: str) -> Page:
                 "p99 latency": f"{canary['p99Ms']} ms" if canary.get("p99Ms") is not None else "-",
             }
         )
+    targets = lineage.deployment_targets(plane, d)
+    target_rows = [
+        [
+            target,
+            link(f"/ui/models/{quote(served[0], safe='')}/versions/{served[1]}", f"{served[0]} v{served[1]}")
+            if served
+            else "-",
+            f"{_percent(spec, target):g}%",
+        ]
+        for target, served in targets.items()
+    ]
+    watchers = lineage.monitors_watching(plane, name)
+    monitor_links = join((link(f"/ui/monitors/{m.name}", m.name) for m in watchers), ", ") or "none"
     rollback = status.get("lastRollback")
     processes = [
         [p.get("pid"), p.get("port"), p.get("role"), phase_pill(p.get("state")), short(p.get("revision"), 16)]
@@ -189,6 +222,13 @@ def deployment(plane: ControlPlane, name: str) -> Page:
     body = join(
         [
             pairs(summary),
+            section("Serving", join([table(["target", "model version", "traffic"], target_rows), _split(spec)])),
+            section(
+                "Traffic over time",
+                _traffic_charts(status.get("traffic") or [], with_canary=bool(spec.get("canary"))),
+                note="per target, sampled by the router every 10 s; the last 10 minutes",
+            ),
+            section("Monitors watching it", Html(f"<p>{esc(monitor_links)}</p>")),
             section("Canary", canary_html),
             section("Last rollback", _yaml(rollback) if rollback else Html('<p class="muted">none</p>')),
             section(
@@ -201,7 +241,7 @@ def deployment(plane: ControlPlane, name: str) -> Page:
             Html("</div>"),
         ]
     )
-    return Page(name, body, [HOME, ("/#deployments", "deployments")])
+    return Page(name, body, [HOME, ("/#deployments", "deployments")], charts=True)
 
 
 # -- monitor --------------------------------------------------------------------------------------------
@@ -231,18 +271,10 @@ def monitor(plane: ControlPlane, name: str) -> Page:
         **_meta(m),
     }
     oldest_first = list(reversed(windows))
-    bars = [
-        (
-            f"window {w['window']}: drift share {number(w['drift_share'], 3)}, {w['rows']} rows"
-            + (", breached" if w["breached"] else ""),
-            w["drift_share"],
-            bool(w["breached"]),
-        )
-        for w in oldest_first
-    ]
+    charts = _monitor_charts(name, oldest_first, threshold)
     rows = [
         [
-            w["window"],
+            link(f"/ui/monitors/{name}/windows/{w['window']}", w["window"]),
             span_of(w["start_ms"], w["end_ms"]),
             w["rows"],
             number(w["drift_share"], 3),
@@ -255,7 +287,7 @@ def monitor(plane: ControlPlane, name: str) -> Page:
     ]
     action_rows = [
         [
-            a["window"],
+            link(f"/ui/monitors/{name}/windows/{a['window']}", a["window"]),
             a["kind"],
             phase_pill(a["status"]),
             a["attempts"],
@@ -264,13 +296,17 @@ def monitor(plane: ControlPlane, name: str) -> Page:
         ]
         for a in actions
     ]
-    chart_note = f"last {len(windows)} windows, oldest first; red: breached" + (
-        f"; dashed line: threshold {threshold:g}" if isinstance(threshold, int | float) else ""
+    chart_note = f"last {len(windows)} windows on a time axis (window end); click a point for its report" + (
+        f"; threshold {threshold:g}" if isinstance(threshold, int | float) else ""
     )
+    deployment = lineage.monitor_deployment(m)
     body = join(
         [
+            Html(f"<p>watching {link(f'/ui/deployments/{deployment}', f'deployment {deployment}')}</p>")
+            if deployment
+            else "",
             pairs(summary),
-            section("Drift share per window", bar_chart(bars, threshold=threshold), note=chart_note),
+            section("Drift over time", charts, note=chart_note),
             section(
                 "Windows",
                 scroll(
@@ -293,7 +329,7 @@ def monitor(plane: ControlPlane, name: str) -> Page:
                 note=f"newest {WINDOWS}" if len(windows) >= WINDOWS else "",
             ),
             section(
-                "Action deliveries",
+                "Alerts and action deliveries",
                 table(["window", "kind", "status", "attempts", "updated", "last result"], action_rows, empty="none"),
                 note=f"newest {ACTIONS}" if len(actions) >= ACTIONS else "",
             ),
@@ -303,7 +339,7 @@ def monitor(plane: ControlPlane, name: str) -> Page:
             Html("</div>"),
         ]
     )
-    return Page(name, body, [HOME, ("/#monitors", "monitors")])
+    return Page(name, body, [HOME, ("/#monitors", "monitors")], charts=True)
 
 
 def _performance(perf: dict[str, Any] | None) -> str:
@@ -312,3 +348,169 @@ def _performance(perf: dict[str, Any] | None) -> str:
         return "-"
     shown = [f"{k} {number(v, 3)}" for k, v in perf.items() if isinstance(v, int | float) and k != "labelled"]
     return ", ".join(shown) + f" ({perf['labelled']} labels)"
+
+
+MAX_FEATURES = 12
+
+
+def _monitor_charts(name: str, windows: list[dict[str, Any]], threshold: object) -> Html:
+    """Drift share, per-feature scores and live performance per window, x = the window's end.
+
+    Windows can hold different numbers of rows (count or time windows, a spec change between
+    them); each point's time is its own window's end, so uneven windows sit where they happened.
+    """
+    if not windows:
+        return Html('<p class="muted">no windows closed yet</p>')
+    x = [w["end_ms"] / 1000 for w in windows]
+    links = [f"/ui/monitors/{name}/windows/{w['window']}" for w in windows]
+    share: dict[str, Any] = {"label": "drift share", "values": [w["drift_share"] for w in windows]}
+    drift_series = [share]
+    if isinstance(threshold, int | float):
+        drift_series.append({"label": "threshold", "values": [float(threshold)] * len(windows), "dash": [5, 4]})
+    features = sorted({f for w in windows for f in (w["features"] or {})})[:MAX_FEATURES]
+    feature_series = [{"label": f, "values": [_score((w["features"] or {}).get(f)) for w in windows]} for f in features]
+    perf_keys = sorted(
+        {
+            k
+            for w in windows
+            for k, v in (w["performance"] or {}).items()
+            if isinstance(v, int | float) and k != "labelled"
+        }
+    )
+    perf_series = [
+        {"label": k, "values": [_finite((w["performance"] or {}).get(k)) for w in windows]} for k in perf_keys
+    ]
+    parts = []
+    for ident, title, series in (
+        ("drift-share", "drift share", drift_series),
+        ("feature-scores", "per-feature drift score", feature_series),
+        ("performance", "live performance (from posted labels)", perf_series),
+    ):
+        if not series:
+            continue
+        spec = {
+            "x": x,
+            "series": series,
+            "time": True,
+            "xLabel": "window end",
+            "yLabel": title,
+            "links": links,
+            "points": True,
+        }
+        parts.append(
+            f'<figure class="chart-box"><h3>{esc(title)}</h3>'
+            f'<div class="chart" id="chart-{ident}" data-inline-chart="data-{ident}" data-height="220"></div>'
+            f"{json_script(f'data-{ident}', spec)}</figure>"
+        )
+    return Html(f'<div class="charts">{"".join(parts)}</div>')
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _score(result: object) -> float | None:
+    """A feature's drift score (a distance, or 1 - p for p-value tests) as the monitor stored it."""
+    if not isinstance(result, dict):
+        return None
+    score = _finite(result.get("score"))
+    if score is None and _finite(result.get("p_value")) is not None:
+        score = 1 - float(result["p_value"])
+    return score
+
+
+def window_report(plane: ControlPlane, name: str, seq: str) -> Page:
+    """One window's drift report: per-feature tests, data quality, performance and its actions."""
+    if MONITOR not in plane.resources.kinds:
+        raise NotFound("Monitors are unavailable on this control plane: pip install 'cnai[monitoring]'")
+    from cnai.monitoring.monitor.store import MonitorStore
+
+    plane.resources.get(MONITOR, name)
+    if not seq.isdigit():
+        raise InvalidArgument(f"Window numbers are integers, got {seq!r}")
+    store = MonitorStore(plane.engine)
+    w = store.window(name, int(seq))
+    if w is None:
+        raise NotFound(f"Monitor {name} has no window {seq}")
+    feature_rows = [
+        [
+            f,
+            r.get("kind", "-"),
+            r.get("test", "-"),
+            number(r.get("statistic"), 4),
+            number(r.get("p_value"), 4),
+            number(r.get("score"), 4),
+            number(r.get("threshold"), 4),
+            pill("drift", "warn") if r.get("drifted") else pill("ok", "ok"),
+        ]
+        for f, r in sorted((w["features"] or {}).items())
+    ]
+    actions = [a for a in store.actions(name, 500) if a["window"] == w["window"]]
+    action_rows = [
+        [a["kind"], phase_pill(a["status"]), a["attempts"], when(a["updated_at"]), short(a["last_result"] or "", 200)]
+        for a in actions
+    ]
+    body = join(
+        [
+            pairs(
+                {
+                    "monitor": link(f"/ui/monitors/{name}", name),
+                    "time": span_of(w["start_ms"], w["end_ms"]),
+                    "rows": w["rows"],
+                    "drift share": number(w["drift_share"], 3),
+                    "verdict": _verdict(w),
+                    "performance": _performance(w["performance"]),
+                    "error": w["error"] or "-",
+                }
+            ),
+            section(
+                "Features",
+                table(
+                    ["feature", "kind", "test", "statistic", "p-value", "score", "threshold", "verdict"],
+                    feature_rows,
+                    numeric=[3, 4, 5, 6],
+                ),
+            ),
+            section("Data quality", _yaml(w["quality"]) if w["quality"] else Html('<p class="muted">none</p>')),
+            section("Actions", table(["kind", "status", "attempts", "updated", "last result"], action_rows)),
+        ]
+    )
+    return Page(
+        f"{name}: window {w['window']}", body, [HOME, ("/#monitors", "monitors"), (f"/ui/monitors/{name}", name)]
+    )
+
+
+def _traffic_charts(samples: list[dict[str, Any]], *, with_canary: bool) -> Html:
+    """Request rate, error rate and latency percentiles per target from ``status.traffic``."""
+    targets = ["primary"] + (["canary"] if with_canary else [])
+    times = sorted({int(s["t"]) for s in samples if isinstance(s, dict) and isinstance(s.get("t"), int)})
+    if not times:
+        return Html('<p class="muted">no traffic recorded yet (the controller samples while `cnai up` runs)</p>')
+    at = {(int(s["t"]), s.get("target")): s for s in samples if isinstance(s, dict) and isinstance(s.get("t"), int)}
+    x = [t / 1000 for t in times]
+
+    def series(field: str, label: str = "") -> list[dict[str, Any]]:
+        return [
+            {
+                "label": f"{target} {label}".strip(),
+                "values": [_finite((at.get((t, target)) or {}).get(field)) for t in times],
+            }
+            for target in targets
+        ]
+
+    charts = [
+        ("requests", "requests per second", series("rps")),
+        ("errors", "error rate", series("errorRate")),
+        ("latency", "latency (ms)", series("p50Ms", "p50") + series("p95Ms", "p95") + series("p99Ms", "p99")),
+    ]
+    parts = []
+    for ident, title, data in charts:
+        spec = {"x": x, "series": data, "time": True, "xLabel": "time", "yLabel": title, "points": True}
+        parts.append(
+            f'<figure class="chart-box"><h3>{esc(title)}</h3>'
+            f'<div class="chart" id="chart-{ident}" data-inline-chart="data-{ident}" data-height="200"></div>'
+            f"{json_script(f'data-{ident}', spec)}</figure>"
+        )
+    return Html(f'<div class="charts">{"".join(parts)}</div>')

@@ -7,6 +7,7 @@ stored monitor windows with an action. Each page is fetched over HTTP as a brows
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +76,19 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
         "replicas": {"desired": 2, "ready": 2, "updated": 2},
         "canary": {"model": "models:/ui-model/1", "version": "1", "percent": 20, "requests": 321, "errors": 4},
         "processes": [{"pid": 4242, "port": 5001, "role": "primary", "state": "ready", "revision": "abc123"}],
+        "traffic": [
+            {
+                "t": 1_700_000_000_000 + i * 10_000,
+                "target": target,
+                "rps": 5.0 + i,
+                "errorRate": 0.01,
+                "p50Ms": 4.0,
+                "p95Ms": 9.0,
+                "p99Ms": 15.0 + i,
+            }
+            for i in range(3)
+            for target in ("primary", "canary")
+        ],
     }
     plane.resources.set_status("Deployment", "wine", status, deployment.generation)
     monitor_spec = {
@@ -162,7 +176,7 @@ def test_experiment_page_sorts_by_a_metric_through_the_store(filled: Filled) -> 
     assert order("metrics.accuracy ASC") == ["run-0", "run-1", "run-2"]
     # The column header links to the opposite direction of the current sort.
     html = filled.http.get(f"/ui/experiments/{filled.experiment_id}?order_by=metrics.accuracy%20DESC").text
-    assert "order_by=metrics.accuracy%20ASC" in html
+    assert "order_by=metrics.accuracy+ASC" in html
 
 
 def test_bad_order_by_is_a_400_page_naming_the_problem(filled: Filled) -> None:
@@ -182,10 +196,52 @@ def test_run_page_shows_values_history_tags_and_artifacts(filled: Filled) -> Non
     assert "0.30000000000000004" in text
     assert "accuracy" in text
     assert "0.9" in text
-    assert html.count("<polyline") == 1  # accuracy has 5 points; loss has one value
+    # One chart per metric, drawn in the browser from /ui/api/history (tests/browser checks the drawing).
+    assert html.count("data-metric-chart=") == 2
     assert "team" in text
     assert "vision" in text
-    assert "docs/readme.txt" in text
+    assert f'href="/ui/runs/{filled.run_ids[2]}/artifacts?path=docs"' in html
+
+
+def test_history_api_answers_every_selected_run(filled: Filled) -> None:
+    answer = filled.http.get("/ui/api/history", params={"run": filled.run_ids, "key": "accuracy"})
+    assert answer.status_code == 200
+    runs = answer.json()["runs"]
+    assert runs[filled.run_ids[2]]["steps"] == [0, 1, 2, 3, 4]
+    assert runs[filled.run_ids[2]]["values"][-1] == pytest.approx(0.9)
+    assert filled.http.get("/ui/api/history", params={"run": "nope", "key": "x"}).status_code == 404
+    assert filled.http.get("/ui/api/history", params={"key": "x"}).status_code == 400
+
+
+def test_artifact_browser_previews_text(filled: Filled) -> None:
+    html = _page(filled, f"/ui/runs/{filled.run_ids[2]}/artifacts?file=docs/readme.txt")
+    assert "<pre" in html
+    assert ">notes</pre>" in html
+    assert _page(filled, f"/ui/runs/{filled.run_ids[2]}/artifacts?file=../x", 400)
+
+
+def test_compare_page_shows_params_side_by_side_with_differences(filled: Filled) -> None:
+    html = _page(filled, "/ui/compare?" + "&".join(f"run={r}" for r in filled.run_ids))
+    params = html[html.index('id="params-table"') :]
+    params = params[: params.index("</table>")]
+    assert "<tr class=diff><th>lr</th>" in params  # 0.1, 0.2, 0.3...: they differ
+    assert 'id="compare-data"' in html
+    assert _page(filled, "/ui/compare", 400)
+
+
+def test_runs_page_filters_with_the_search_grammar(filled: Filled) -> None:
+    html = _page(filled, f"/ui/experiments/{filled.experiment_id}?filter=metrics.accuracy%20%3E%200.6")
+    assert sorted(re.findall(r">(run-\d)</a>", html)) == ["run-1", "run-2"]
+    bad = _page(filled, f"/ui/experiments/{filled.experiment_id}?filter=metrics.accuracy%20%3E%3E", 400)
+    assert "expected" in bad
+
+
+def test_model_version_page_links_run_and_deployment(filled: Filled) -> None:
+    html = _page(filled, "/ui/models/ui-model/versions/2")
+    assert f'href="/ui/runs/{filled.run_ids[2]}"' in html
+    assert 'href="/ui/deployments/wine"' in html, _text(html)  # @champion is v2
+    assert 'href="/ui/monitors/wine-drift"' in html
+    assert 'href="/ui/monitors/wine-drift/windows/2"' in html  # the alert of window 2
 
 
 def test_model_page_lists_versions_aliases_and_run_links(filled: Filled) -> None:
@@ -204,6 +260,14 @@ def test_deployment_page_shows_spec_status_canary_and_processes(filled: Filled) 
     assert "models:/ui-model/2" in text
     assert "2 ready / 2 desired" in text
     assert "321" in text
+    html = _page(filled, "/ui/deployments/wine")
+    latency = re.search(r'<script type="application/json" id="data-latency">(.*?)</script>', html)
+    assert latency is not None
+    spec = json.loads(latency.group(1))
+    assert len(spec["x"]) == 3
+    assert [s["label"] for s in spec["series"]][:2] == ["primary p50", "canary p50"]
+    assert 'href="/ui/models/ui-model/versions/2"' in html  # what the primary serves
+    assert 'href="/ui/monitors/wine-drift"' in html
     assert "20%" in text
     assert "4242" in text
     assert "5001" in text
@@ -213,12 +277,15 @@ def test_deployment_page_shows_spec_status_canary_and_processes(filled: Filled) 
 def test_monitor_page_charts_windows_and_lists_actions(filled: Filled) -> None:
     html = _page(filled, "/ui/monitors/wine-drift")
     text = _text(html)
-    assert html.count('class="bar"') == 1
-    assert html.count('class="bar hot"') == 1
+    assert 'data-inline-chart="data-drift-share"' in html
+    assert 'href="/ui/monitors/wine-drift/windows/2"' in html
     assert "alcohol, proline" in text
     assert "alert" in text
     assert "pending" in text
     assert "threshold 0.5" in text
+    report = _text(_page(filled, "/ui/monitors/wine-drift/windows/2"))
+    assert "proline" in report
+    assert "0.75" in report
 
 
 def test_names_tags_and_params_are_escaped(filled: Filled) -> None:

@@ -89,5 +89,11 @@ def test_document_and_error_page_escape_titles_and_need_no_network() -> None:
     assert SCRIPT not in html
     assert "<p>body</p>" in html
     assert not re.search(r"""(src|href)=["']https?://""", html)  # no CDN, fonts or scripts to fetch
-    assert "<script" not in html
+    # Scripts only from this plane (the vendored chart library and cnai.js), never inline.
+    assert re.findall(r"<script[^>]*>", html) == [
+        '<script src="/ui/static/uPlot.iife.min.js" defer>',
+        '<script src="/ui/static/cnai.js" defer>',
+    ]
+    plain = document("runs", Html("<p>table</p>"), charts=False)
+    assert re.findall(r"<script[^>]*>", plain) == ['<script src="/ui/static/cnai.js" defer>']
     assert SCRIPT not in error_page(404, SCRIPT)
