@@ -19,13 +19,13 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from jsonschema import Draft202012Validator
 from typer.main import get_command
 
 import cnai
 from cnai.auth.policy import OPEN_PATHS
 from cnai.cli.main import app as cli_app
 from cnai.settings import Settings
+from tests.fixtures import k8s as k8s_validation
 from tests.integration.helm.conftest import CHART, PRODUCTION_VALUES, REPO, Render, run_helm
 
 pytestmark = pytest.mark.integration
@@ -55,56 +55,20 @@ FOREIGN_ENV = {
 }
 
 
-# ---- validation (the shared helper in tests/fixtures/k8s.py may replace these when merged) ------
-
-
-def _shared_schemas() -> Path | None:
-    """../shared/k8s-schemas beside the checkout (or CNAI_K8S_SCHEMAS): the published CRDs."""
-    if os.environ.get("CNAI_K8S_SCHEMAS"):
-        return Path(os.environ["CNAI_K8S_SCHEMAS"])
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "k8s-schemas"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-def _closed(schema: Any) -> Any:
-    """The schema with every object that names its properties closed to others, as the API
-    server's strict field validation treats a CRD (preserve-unknown-fields stays open)."""
-    if isinstance(schema, list):
-        return [_closed(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {key: _closed(value) for key, value in schema.items()}
-    if (
-        "properties" in out
-        and "additionalProperties" not in out
-        and not out.get("x-kubernetes-preserve-unknown-fields")
-    ):
-        out["additionalProperties"] = False
-    return out
-
-
-def crd_validator(crd_file: str, api_version: str) -> Draft202012Validator:
-    schemas = _shared_schemas()
-    if schemas is None:
-        pytest.skip("the published CRDs (../shared/k8s-schemas) are not here; set CNAI_K8S_SCHEMAS")
-    crd = yaml.safe_load((schemas / crd_file).read_text())
-    version = api_version.split("/")[1]
-    (entry,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
-    return Draft202012Validator(_closed(entry["schema"]["openAPIV3Schema"]["properties"]["spec"]))
-
-
-CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"): "monitoring.coreos.com_servicemonitors.yaml"}
+# ---- validation ----------------------------------------------------------------------------------
 
 
 def validation_errors(doc: dict[str, Any], kubernetes_version: str) -> list[str]:
-    """Why ``doc`` would be refused: [] when it is valid."""
-    custom = CUSTOM_KINDS.get((doc["apiVersion"], doc["kind"]))
-    if custom is not None:
-        validator = crd_validator(custom, doc["apiVersion"])
-        return [f"spec.{'.'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(doc["spec"])]
+    """Why ``doc`` would be refused: [] when it is valid. Custom resources (the ServiceMonitor) go
+    through the shared strict check against the CRDs kept in tests/data/crds; built-in kinds through
+    kubernetes-validate for the given Kubernetes release."""
+    group = doc["apiVersion"].rpartition("/")[0]
+    if (group, doc["kind"]) in k8s_validation.CRDS:
+        try:
+            k8s_validation.validate_manifest(doc)
+        except AssertionError as exc:
+            return [str(exc)]
+        return []
     try:
         kubernetes_validate.validate(doc, kubernetes_version, strict=True)
     except kubernetes_validate.ValidationError as exc:
