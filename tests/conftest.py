@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,26 @@ def cnai_home(tmp_path: Path) -> Path:
     home = tmp_path / "cnai-home"
     home.mkdir()
     return home
+
+
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_client_uris_stay_in_their_module() -> Iterator[None]:
+    """``mlflow.set_tracking_uri``/``set_registry_uri`` also export MLFLOW_TRACKING_URI and
+    MLFLOW_REGISTRY_URI (and the second is never unset): a module that points the client at its
+    own server would otherwise send the next modules' registry calls, and their subprocesses'
+    calls, to a server that has stopped."""
+    before = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
+    yield
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

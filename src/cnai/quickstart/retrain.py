@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     y = pd.concat([wine.train_labels, labels.iloc[:split]], ignore_index=True)
     candidate = training.retrain(args.tracking_uri, x, y, fresh.iloc[split:], labels.iloc[split:])
     version = training.register(args.tracking_uri, candidate)
-    client = MlflowClient(args.tracking_uri)
+    client = MlflowClient(args.tracking_uri, registry_uri=args.tracking_uri)
     client.set_model_version_tag(training.MODEL_NAME, version, "trigger", "drift-monitor")
     window = os.environ.get("CNAI_WINDOW")
     if window:

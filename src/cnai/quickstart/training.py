@@ -47,11 +47,18 @@ def register(tracking_uri: str, candidate: Candidate, *, alias: str | None = Non
     import mlflow
     from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(tracking_uri)
+    _point_mlflow_at(mlflow, tracking_uri)
     version = str(mlflow.register_model(candidate.model_uri, MODEL_NAME).version)
     if alias:
-        MlflowClient(tracking_uri).set_registered_model_alias(MODEL_NAME, alias, version)
+        MlflowClient(tracking_uri, registry_uri=tracking_uri).set_registered_model_alias(MODEL_NAME, alias, version)
     return version
+
+
+def _point_mlflow_at(mlflow: Any, tracking_uri: str) -> None:
+    """Tracking and registry both on the quickstart's own plane: an MLFLOW_REGISTRY_URI left in the
+    user's shell must not send the model versions somewhere else."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
 
 
 def _fit_and_log(
@@ -71,7 +78,7 @@ def _fit_and_log(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    mlflow.set_tracking_uri(tracking_uri)
+    _point_mlflow_at(mlflow, tracking_uri)
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run(run_name=run_name) as run:
         model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000))

@@ -182,6 +182,7 @@ TARGETS: list[Target] = [
     _t("v1 tokens", "POST", "/api/v1/tokens", "name", "role", kind="v1body"),
     _t("v1 tokens", "DELETE", "/api/v1/tokens/{name}", kind="v1"),
     _t("v1 audit", "GET", "/api/v1/audit", "limit", kind="v1"),
+    _t("v1 pipelines", "GET", "/api/v1/pipelines/runs/{run_id}", kind="v1"),
 ]
 
 
@@ -439,6 +440,7 @@ PATH_PARAMS: dict[str, st.SearchStrategy[Any]] = {
     "kind": _resource_kinds,
     "name": _resource_names,
     "request_id": hostile_or(st.sampled_from([seed.REQUEST_ID, "nope", "a/b"])),
+    "run_id": hostile_or(_run_id, st.just("0" * 32)),
 }
 
 
