@@ -28,22 +28,27 @@ def cnai_home(tmp_path: Path) -> Path:
     return home
 
 
-MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _mlflow_client_uris_stay_in_their_module() -> Iterator[None]:
-    """``mlflow.set_tracking_uri``/``set_registry_uri`` also export MLFLOW_TRACKING_URI and
-    MLFLOW_REGISTRY_URI (and the second is never unset): a module that points the client at its
-    own server would otherwise send the next modules' registry calls, and their subprocesses'
-    calls, to a server that has stopped."""
+    """``mlflow.set_tracking_uri``/``set_registry_uri``/``set_experiment`` also export
+    MLFLOW_TRACKING_URI, MLFLOW_REGISTRY_URI and MLFLOW_EXPERIMENT_ID (the last two are never
+    unset), and the fluent API remembers the active experiment: a module that points the client at
+    its own server would otherwise send the next modules' calls, and their subprocesses' calls, to
+    a server that has stopped, or into an experiment id of another server."""
     before = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
     yield
     if "mlflow" in sys.modules:
         import mlflow
+        import mlflow.tracking.fluent
 
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
         mlflow.set_tracking_uri(None)
         mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+        mlflow.tracking.fluent._active_experiment_id = None
     for name, value in before.items():
         if value is None:
             os.environ.pop(name, None)
