@@ -52,7 +52,23 @@ class FileValuesSource(PydanticBaseSettingsSource):
         return values
 
 
-class Settings(BaseSettings):
+class SettingsWithFiles(BaseSettings):
+    """Settings read, in order, from flags, ``<PREFIX><NAME>`` variables, ``<PREFIX><NAME>_FILE``
+    files (secrets, see :class:`FileValuesSource`), then defaults."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, FileValuesSource(settings_cls), dotenv_settings, file_secret_settings
+
+
+class Settings(SettingsWithFiles):
     """Configuration of the control plane (``cnai server``) and the CLI."""
 
     model_config = SettingsConfigDict(env_prefix="CNAI_", extra="ignore", populate_by_name=True)
@@ -116,18 +132,6 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10.0, gt=0, description="Time a client has to send its headers.")
     body_timeout_seconds: float = Field(default=60.0, gt=0, description="Longest pause while reading a request body.")
     max_header_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request line plus headers.")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Flags, then CNAI_* variables, then CNAI_*_FILE variables (secrets), then defaults.
-        return init_settings, env_settings, FileValuesSource(settings_cls), dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

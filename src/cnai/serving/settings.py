@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from cnai.errors import InvalidArgument
-from cnai.settings import FileValuesSource
+from cnai.settings import SettingsWithFiles
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -34,7 +34,7 @@ def parse_size(text: str | int) -> int:
     return int(float(match.group(1)) * _UNITS[unit])
 
 
-class ServeSettings(BaseSettings):
+class ServeSettings(SettingsWithFiles):
     model_config = SettingsConfigDict(env_prefix="CNAI_SERVE_", extra="ignore", populate_by_name=True)
 
     models: list[str] = Field(default_factory=list, description="MODEL specs: dir, models:/ URI, or NAME=URI")
@@ -115,18 +115,6 @@ class ServeSettings(BaseSettings):
         if value not in ("", "onnx"):
             raise ValueError("optimize must be 'onnx' or empty")
         return value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # CNAI_SERVE_AUTH_TOKEN_FILE and the like: secrets mounted as files (see cnai.settings).
-        return init_settings, env_settings, FileValuesSource(settings_cls), dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _fill(self) -> ServeSettings:
