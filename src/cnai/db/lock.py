@@ -15,6 +15,11 @@ holds it for its life, and a second one exits at once with one line naming the h
 - PostgreSQL: a session-level ``pg_try_advisory_lock`` on a connection kept open for the
   process's life (the server drops it with the session). The holder's pid and URL travel in the
   connection's ``application_name``, which the refused process reads from ``pg_stat_activity``.
+  A session lock dies with its connection (a database restart, a failover, an idle-connection
+  reaper), and then nothing would stop a second instance from starting while this one still runs
+  controllers. ``keep()`` checks the connection every few seconds; when it is gone it reconnects
+  and takes the lock again, and if another process took it meanwhile it calls ``on_lost`` (for
+  `cnai up`: one line and exit, leaving the replicas to the new holder, which adopts them).
 """
 
 from __future__ import annotations
@@ -22,16 +27,22 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
+import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from cnai.db.engine import connect_failure, make_engine
 from cnai.errors import InvalidArgument, InvalidState, Unavailable
+
+log = logging.getLogger("cnai.db.lock")
 
 # pg_try_advisory_lock(int4, int4): 'cnai' as an int4, then this lock's number.
 PG_LOCK_KEY = {"a": 0x636E6169, "b": 1}
@@ -50,15 +61,60 @@ class StoreLock:
         self, holder: str = "", *, path: Path | None = None, fd: int | None = None, conn: Connection | None = None
     ) -> None:
         self.holder, self.path, self.fd, self._conn = holder, path, fd, conn
+        self._url = ""
+        self._stop = threading.Event()
+        self._keeper: threading.Thread | None = None
 
     def announce(self, url: str) -> None:
         """Record ``url`` as the holder's address (known only once its port is bound)."""
         if self.fd is not None and self.path is not None:
             _record(self.fd, {**_read_holder(self.path), "url": url})
         elif self._conn is not None:
+            self._url = url
             _set_pg_name(self._conn, self.holder, url)
 
+    def keep(self, on_lost: Callable[[str], None], interval: float = 5.0) -> None:
+        """Watch a PostgreSQL lock's connection; re-take the lock after a drop, or call ``on_lost``
+        (from a background thread, with one line saying what happened) when another process has it.
+        A SQLite lock is a kernel ``flock`` that cannot be lost while the process lives: nothing to do."""
+        if self._conn is None or self._keeper is not None:
+            return
+        self._keeper = threading.Thread(
+            target=self._keep, args=(on_lost, interval), name="store-lock-keeper", daemon=True
+        )
+        self._keeper.start()
+
+    def _keep(self, on_lost: Callable[[str], None], interval: float) -> None:
+        while not self._stop.wait(interval):
+            conn = self._conn
+            if conn is None:
+                return
+            try:
+                conn.execute(text("SELECT 1"))
+                continue
+            except Exception:  # the session, and with it the lock, is gone
+                if self._stop.is_set():
+                    return  # released meanwhile: the connection was closed on purpose
+                log.warning("the store lock's database connection dropped; taking the lock again")
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+            try:
+                got, other = _take_pg(conn.engine, self.holder, self._url)
+            except DBAPIError:
+                continue  # the database is unreachable for every instance alike: try again later
+            if got is not None:
+                self._conn = got
+                log.warning("the store lock was taken again after its connection dropped")
+                continue
+            self._conn = None
+            on_lost(
+                f"{self.holder} lost the store lock when its database connection dropped, and another "
+                f"{other or 'cnai up'} holds it now; stopping its controllers"
+            )
+            return
+
     def release(self) -> None:
+        self._stop.set()
         if self.fd is not None:
             _HELD.pop(self.path, None)  # type: ignore[arg-type]
             with contextlib.suppress(OSError):
@@ -151,6 +207,16 @@ def _handed_down(path: Path, info: dict[str, Any]) -> StoreLock | None:
     return StoreLock(str(info.get("holder", "")), path=path, fd=fd)
 
 
+def exit_on_lost(message: str) -> None:
+    """``on_lost`` for a serving process: one line, then exit at once without stopping anything.
+
+    Exiting like a killed process is what leaves the replicas serving: the instance that holds
+    the lock now adopts them (a graceful stop would drain and kill them)."""
+    sys.stderr.write(f"cnai: {message}\n")
+    sys.stderr.flush()
+    os._exit(75)  # EX_TEMPFAIL: a supervisor may restart it; it is then refused like any second instance
+
+
 def _read_holder(path: Path) -> dict[str, Any]:
     try:
         info = json.loads(path.read_text())
@@ -170,18 +236,31 @@ def _describe(info: dict[str, Any]) -> str:
 def _acquire_pg(store: str, holder: str, url: str, hint: str) -> StoreLock:
     engine = make_engine(store)
     try:
-        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        _set_pg_name(conn, holder, url)
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:a, :b)"), PG_LOCK_KEY).scalar()
-        other = None if got else _pg_holder(conn)
+        conn, other = _take_pg(engine, holder, url)
     except DBAPIError as exc:
         engine.dispose()
         raise Unavailable(connect_failure(engine.url, exc)) from None
-    if got:
-        return StoreLock(holder, conn=conn)
-    conn.close()
+    if conn is not None:
+        lock = StoreLock(holder, conn=conn)
+        lock._url = url
+        return lock
     engine.dispose()
     raise InvalidState(f"Another {other or 'cnai up'} is running on this store; {hint}")
+
+
+def _take_pg(engine: Engine, holder: str, url: str) -> tuple[Connection | None, str | None]:
+    """A new session holding the advisory lock, or (None, who holds it); raises ``DBAPIError``."""
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        _set_pg_name(conn, holder, url)
+        if conn.execute(text("SELECT pg_try_advisory_lock(:a, :b)"), PG_LOCK_KEY).scalar():
+            return conn, None
+        other = _pg_holder(conn)
+    except BaseException:
+        conn.close()
+        raise
+    conn.close()
+    return None, other
 
 
 def _set_pg_name(conn: Connection, holder: str, url: str) -> None:

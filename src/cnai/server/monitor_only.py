@@ -114,7 +114,8 @@ def run(settings: Settings, files: list[Path]) -> None:
     with contextlib.ExitStack() as held:
         if not files:
             url = f"http://{settings.host}:{settings.port}"
-            held.enter_context(store_lock.acquire(settings.store, holder="cnai controller monitor", url=url))
+            lock = held.enter_context(store_lock.acquire(settings.store, holder="cnai controller monitor", url=url))
+            lock.keep(on_lost=store_lock.exit_on_lost)
         sock = listen.bind(settings.host, settings.port)  # a taken port fails before minutes of migrations
         held.callback(sock.close)
         only = frozenset(apply_monitor_files(files, settings)) if files else None  # migrates the store

@@ -44,6 +44,7 @@ def serve(
         if with_controllers:
             url = f"http://{settings.host}:{settings.port}"
             lock = held.enter_context(store_lock.acquire(settings.store, holder="cnai up", url=url))
+            lock.keep(on_lost=store_lock.exit_on_lost)
         sock = listen.bind(settings.host, settings.port)
         held.callback(sock.close)
         if listen.bound_port(sock) != settings.port:  # port 0: the controllers need the real one

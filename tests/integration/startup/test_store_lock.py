@@ -11,17 +11,20 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 from cnai.db import lock as store_lock
 from cnai.deploy.replicas import free_port, pid_alive
+from cnai.errors import InvalidState
 from cnai.quickstart.plane import PrivatePlane
-from tests.fixtures.servers import postgres_database
+from tests.fixtures.servers import PG_ADMIN_URL, postgres_database
 from tests.fixtures.serving_models import FEATURES, save_logistic
 from tests.integration.startup.conftest import Up, clean_env, cnai, one_line_error, start_up
 
@@ -136,3 +139,89 @@ def test_two_ups_on_one_postgres_store(tmp_path: Path) -> None:
             assert httpx.get(f"{first.url}/health", timeout=5).status_code == 200
         finally:
             first.stop()
+
+
+# ---- a PostgreSQL lock lives in a session: what happens when that session drops ----------------
+
+LOCK_SESSIONS = (
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid::bigint = :a "
+    "AND objid::bigint = :b AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = :db)"
+)
+
+
+def _lock_sessions(admin: Engine, database: str) -> list[int]:
+    with admin.connect() as conn:
+        rows = conn.execute(text(LOCK_SESSIONS), {**store_lock.PG_LOCK_KEY, "db": database}).scalars()
+        return [int(pid) for pid in rows]
+
+
+def _drop_session(admin: Engine, pid: int) -> None:
+    """What a database restart or an idle-connection reaper does to the lock's session."""
+    with admin.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+
+
+def _wait_for(check: Callable[[], bool], timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def pg_store() -> Iterator[tuple[str, str, Engine]]:
+    with postgres_database() as store:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        try:
+            yield store, make_url(store).database or "", admin
+        finally:
+            admin.dispose()
+
+
+def test_a_dropped_lock_session_is_replaced_and_the_lock_taken_again(pg_store: tuple[str, str, Engine]) -> None:
+    store, database, admin = pg_store
+    lost: list[str] = []
+    with store_lock.acquire(store, holder="cnai up") as lock:
+        lock.keep(on_lost=lost.append, interval=0.2)
+        [first] = _lock_sessions(admin, database)
+        _drop_session(admin, first)
+        assert _wait_for(lambda: _lock_sessions(admin, database) not in ([], [first])), "lock not taken again"
+        assert lost == []
+        with pytest.raises(InvalidState, match="Another cnai up"):  # and still refuses a second instance
+            store_lock.acquire(store, holder="cnai up")
+    assert _wait_for(lambda: _lock_sessions(admin, database) == [])  # released with the holder
+
+
+def test_a_lock_taken_by_another_instance_while_its_session_was_down_is_reported_lost(
+    pg_store: tuple[str, str, Engine],
+) -> None:
+    store, database, admin = pg_store
+    lost: list[str] = []
+    with store_lock.acquire(store, holder="cnai up", url="http://127.0.0.1:1") as lock:
+        lock.keep(on_lost=lost.append, interval=2.0)  # checks only after the other instance got in
+        [first] = _lock_sessions(admin, database)
+        _drop_session(admin, first)
+        with store_lock.acquire(store, holder="cnai controller monitor"):
+            assert _wait_for(lambda: bool(lost)), "the loss was never reported"
+            assert lost == [
+                "cnai up lost the store lock when its database connection dropped, and another "
+                f"cnai controller monitor (pid {os.getpid()}) holds it now; stopping its controllers"
+            ]
+
+
+def test_up_exits_with_one_line_when_another_instance_took_its_lock(
+    tmp_path: Path, pg_store: tuple[str, str, Engine]
+) -> None:
+    store, database, admin = pg_store
+    up = start_up(tmp_path, "--store", store)
+    try:
+        [session] = _lock_sessions(admin, database)
+        _drop_session(admin, session)
+        with store_lock.acquire(store, holder="cnai controller monitor"):
+            assert up.proc.wait(timeout=30) == 75
+    finally:
+        up.stop()
+    last = up.log.read_text().strip().splitlines()[-1]
+    assert last.startswith("cnai: cnai up lost the store lock when its database connection dropped"), last
