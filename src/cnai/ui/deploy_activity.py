@@ -189,4 +189,11 @@ def _tail(path: Path) -> tuple[str, int | None]:
     text = data.decode("utf-8", "replace")
     if start > 0 and "\n" in text:
         text = text.split("\n", 1)[1]
-    return _CONTROL.sub("", _ANSI.sub("", text)), size
+    return "\n".join(_as_shown(line) for line in text.split("\n")), size
+
+
+def _as_shown(line: str) -> str:
+    """A line as a terminal ends up showing it: colours dropped, and after a carriage return
+    (progress bars redraw themselves with it) only the last redraw."""
+    line = _ANSI.sub("", line.rstrip("\r"))
+    return _CONTROL.sub("", line.rsplit("\r", 1)[-1])

@@ -526,4 +526,16 @@ def _traffic_charts(
             f'<div class="chart" id="chart-{ident}" data-inline-chart="data-{ident}" data-height="200"></div>'
             f"{json_script(f'data-{ident}', spec)}</figure>"
         )
-    return Html(f'<div class="charts">{"".join(parts)}</div>')
+    return Html(f'<div class="charts">{"".join(parts)}</div>{_mark_list(marks or [], x)}')
+
+
+MARKS_LISTED = 12
+
+
+def _mark_list(marks: list[dict[str, Any]], x: list[float]) -> Html:
+    """What the dashed lines are: the events inside the charts' time range, as text (newest last)."""
+    inside = [m for m in marks if x and x[0] <= m["x"] <= x[-1]][-MARKS_LISTED:]
+    if not inside:
+        return Html("")
+    items = "".join(f"<li>{when(int(m['x'] * 1000))} {esc(m['label'])}</li>" for m in inside)
+    return Html(f'<ul class="marks" aria-label="events on the charts">{items}</ul>')

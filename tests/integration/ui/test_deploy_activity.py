@@ -80,7 +80,8 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
     logs.mkdir(parents=True)
     filler = "".join(f"filler line {i:06d} {'.' * 60}\n" for i in range(2000))  # ~150 KB: over the tail bound
     (logs / "primary-5001.log").write_text(
-        f"FIRST LINE\n{filler}{SCRIPT} in a log line\n\x1b[32mINFO\x1b[0m:     Application startup complete.\n"
+        f"FIRST LINE\n{filler}{SCRIPT} in a log line\nLoading:  10%\rLoading: 100%\r\n"
+        "\x1b[32mINFO\x1b[0m:     Application startup complete.\n"
     )
     (logs / "canary-5002.log").write_text("Traceback (most recent call last):\nRuntimeError: boom\n")
     (home / "secret").write_text("must never be served")
@@ -114,6 +115,8 @@ def test_deployment_page_lists_replicas_and_events_with_log_links(filled: Filled
     assert found is not None
     marks = json.loads(found.group(1))["marks"]
     assert [m["label"].split(":")[0] for m in marks] == ["ScaledUp"]
+    listed = html.split('<ul class="marks"')[1].split("</ul>")[0]  # what the dashed line is, as text
+    assert "ScaledUp: 1 -&gt; 2 replicas (panic)" in listed
 
 
 def test_a_log_page_shows_the_escaped_tail_of_the_file(filled: Filled) -> None:
@@ -123,6 +126,8 @@ def test_a_log_page_shows_the_escaped_tail_of_the_file(filled: Filled) -> None:
     assert f"{ESCAPED} in a log line" in log
     assert SCRIPT not in html
     assert "\x1b" not in log  # terminal colours stripped
+    assert "Loading: 100%\n" in log  # a progress bar as a terminal leaves it: its last redraw
+    assert "10%" not in log
     assert "FIRST LINE" not in log  # only the tail is read
     assert len(log.encode()) <= LOG_TAIL_BYTES + 2000  # escaping grows it a little, nothing more
     assert log.startswith("filler line")  # the cut first line is dropped, not shown half

@@ -84,16 +84,7 @@
       return null;
     }
     var plot = new uPlot(opts, data, el);
-    if (marks.length) {
-      el.setAttribute("data-marks", String(marks.length));
-      // The canvas cannot say what a line is: the list under the chart does, as text.
-      var list = document.createElement("ul");
-      list.className = "marks";
-      marks.forEach(function (m) {
-        list.appendChild(text("li", new Date(m.x * 1000).toLocaleTimeString() + " " + m.label));
-      });
-      el.appendChild(list);
-    }
+    if (marks.length) el.setAttribute("data-marks", String(marks.length));  // the page lists them as text
     el.setAttribute("data-series", String(spec.series.length));
     el.setAttribute("data-points", String(spec.x.length));
     el.setAttribute("data-drawn", "1");
