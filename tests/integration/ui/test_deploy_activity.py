@@ -186,3 +186,13 @@ def test_the_log_route_needs_a_reader(tmp_path: Path) -> None:
         assert wrong.status_code == 401
     finally:
         server.stop()
+
+
+def test_a_monitor_watching_a_model_links_to_it(filled: Filled) -> None:
+    plane: ControlPlane = filled.server.server_app_plane()  # type: ignore[no-untyped-call]
+    reference = {"file": str(filled.home / "reference.csv")}
+    for name, target in (("pinned", {"name": "wine", "version": "2"}), ("every", {"name": "wine"})):
+        spec = {"target": {"model": target}, "reference": reference, "window": {"count": 100}}
+        plane.resources.apply(Document("cnai.io/v1", "Monitor", name, spec), principal=SYSTEM)
+    assert '<a href="/ui/models/wine/versions/2">model wine v2</a>' in _get(filled, "/ui/monitors/pinned")
+    assert '<a href="/ui/models/wine">model wine (every version)</a>' in _get(filled, "/ui/monitors/every")
