@@ -8,10 +8,14 @@
 | admin       | /api/v1/tokens..., /api/v1/audit...                | admin        | admin  |
 | v1          | /api/v1/... (incl. /api/v1/pipelines/runs/{id})    | reader       | editor |
 | metrics     | /metrics                                           | reader       | editor |
-| ui          | /, /ui/...                                         | reader       | editor |
+| ui          | /, /ui/... (incl. replica logs, see below)         | reader       | editor |
 | unknown     | anything else (it answers 404)                     | reader       | editor |
 
 (*) except the POSTs that only read (searches, ``READ_ONLY_POSTS``): reader.
+
+A replica's log (``GET /ui/deployments/{name}/replicas/{id}/log``) is a reader's, like the rest of
+the deployment's page: whoever may read the status may read why a replica failed (the status
+message already quotes the log's last line). The route reads only recorded replicas' log files.
 
 ``tests/unit/auth/test_policy.py`` walks every route of the composed app and fails when one falls
 through to ``unknown``, so a new route cannot ship without a decision here.

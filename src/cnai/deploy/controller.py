@@ -99,8 +99,7 @@ class DeploymentController:
         await asyncio.gather(*(runner.stop() for runner in runners), return_exceptions=True)
         for runner in runners:
             with contextlib.suppress(Exception):  # a deleted resource has no status to write
-                status = {**runner.resource.status, "phase": "Stopped", "message": "controller stopped",
-                          "processes": [], "replicas": {"desired": 0, "ready": 0, "updated": 0}}  # fmt: skip
+                status = runner.stopped_status()
                 await asyncio.to_thread(self.store.set_status, KIND, runner.name, status, runner.resource.generation)
         await self.resolver.close()
 

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -41,6 +42,25 @@ from cnai.deploy.upstream import UpstreamError, UpstreamPool
 log = logging.getLogger("cnai.deploy.replicas")
 
 STARTING, READY, FAILED, STOPPED = "starting", "ready", "failed", "stopped"
+_REPLICA_ID = re.compile(r"(primary|canary)-([1-9][0-9]{0,4})")
+
+
+def replica_id(value: object, port: object = None) -> str | None:
+    """``value`` when it is a replica id (``primary-4711``; the port, when given, must match), else None.
+
+    Ids name log files (:func:`replica_log_path`), so only this shape is ever turned into a path."""
+    m = _REPLICA_ID.fullmatch(value) if isinstance(value, str) else None
+    if m is None or (port is not None and m.group(2) != str(port)):
+        return None
+    return m.group(0)
+
+
+def replica_log_path(home: Path, deployment: str, ident: str) -> Path:
+    """Where replica ``ident`` (``primary-4711``) of ``deployment`` writes its stdout and stderr.
+
+    Named after the id the replica was started with: a canary replica promoted to primary keeps
+    ``canary-PORT.log``."""
+    return home / "deployments" / deployment / f"{ident}.log"
 
 
 @dataclass(frozen=True)
@@ -92,9 +112,10 @@ class Replica:
         port: int,
         pid: int,
         proc: subprocess.Popen[bytes] | None,
+        ident: str | None = None,
     ) -> None:
         self.role, self.template, self.host, self.port, self.pid = role, template, host, port, pid
-        self.id = f"{role}-{port}"
+        self.id = ident or f"{role}-{port}"  # kept when a promoted canary replica becomes a primary one
         self.state = STARTING
         self.ready_at: float | None = None
         self.error: str | None = None
@@ -114,6 +135,7 @@ class Replica:
     def record(self) -> dict[str, Any]:
         """What the status keeps so a fresh controller can adopt this replica."""
         return {
+            "id": self.id,
             "pid": self.pid,
             "port": self.port,
             "role": self.role,
@@ -194,7 +216,10 @@ class Launcher:
 
     def log_path(self, deployment: str, role: str, port: int) -> Path:
         """Where a replica's stdout and stderr go."""
-        return self.home / "deployments" / deployment / f"{role}-{port}.log"
+        return replica_log_path(self.home, deployment, f"{role}-{port}")
+
+    def replica_log(self, deployment: str, replica: Replica) -> Path:
+        return replica_log_path(self.home, deployment, replica.id)
 
     def spawn(self, deployment: str, role: str, template: ReplicaTemplate, on_change: Callable[[], None]) -> Replica:
         port = free_port(self.host)
@@ -223,7 +248,7 @@ class Launcher:
             return None
         if not pid_alive(pid) or not is_our_replica(pid, port):
             return None
-        replica = Replica(role, template, self.host, port, pid, None)
+        replica = Replica(role, template, self.host, port, pid, None, ident=replica_id(record.get("id"), port))
         replica.task = asyncio.create_task(self._lifecycle(replica, on_change), name=f"adopted-{replica.id}")
         return replica
 

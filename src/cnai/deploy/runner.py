@@ -13,6 +13,9 @@ leaves the old one serving, with the failure in the status.
 
 Crashed replicas are replaced at once the first time and with exponential backoff when they
 keep crashing before they are ready (a model that cannot load must not fork-bomb the laptop).
+
+What happens on the way (replicas started, ready, failed, stopped; scaling decisions; roll-outs
+and canary changes) is recorded as events in the status (:mod:`cnai.deploy.events`).
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from cnai._clock import now_ms
+from cnai.deploy import events as ev
 from cnai.deploy.autoscaler import Autoscaler, Decision, ScalingPolicy
 from cnai.deploy.canary import Thresholds, judge
 from cnai.deploy.metrics import DeployMetrics
-from cnai.deploy.replicas import FAILED, READY, STARTING, Launcher, Replica, ReplicaTemplate, kill_recorded
+from cnai.deploy.replicas import FAILED, READY, STARTING, STOPPED, Launcher, Replica, ReplicaTemplate, kill_recorded
 from cnai.deploy.resolver import VersionResolver
 from cnai.deploy.router import CANARY, PRIMARY, Router, RouterServer
 from cnai.deploy.specs import KIND, DeploymentSpec, parse_deployment_spec
@@ -98,6 +102,20 @@ class DeploymentRunner:
         self._templates: dict[str, ReplicaTemplate | None] = {PRIMARY: None, CANARY: None}
         # Wall-clock samples of the router's counters for the UI's charts (status.traffic).
         self._traffic = TrafficHistory()
+        # What happened, for describe and the UI (status.events); a restart continues the list.
+        status = resource.status
+        self.events = ev.EventLog(status.get("events") or [])
+        self._revisions: dict[str, str | None] = {
+            PRIMARY: status.get("revision"),
+            CANARY: (status.get("canary") or {}).get("revision"),
+        }
+        self._canary_percent: float | None = (status.get("canary") or {}).get("percent")
+        # The revision being rolled out, until it carries the load (also across a restart mid-way).
+        self._rolling_to: str | None = status.get("revision") if status.get("phase") in _UNFINISHED else None
+        self._rolled_back: str | None = None  # a canary revision the judge rolled back (its removal is known)
+        self._former_canary: str | None = None  # the last canary removed: a promote may roll it out next
+        self._announced: set[str] = set()  # replicas whose readiness is recorded
+        self._started_at: dict[str, float] = {}
 
     # ---- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -123,6 +141,15 @@ class DeploymentRunner:
         for pool in self.pools.values():
             pool.replicas.clear()
         await asyncio.gather(*(self.ctx.launcher.stop(r) for r in replicas), *self._draining)
+        for r in [r for r in replicas if r.state == STOPPED]:  # a failed one's failure is recorded already
+            self.events.add(ev.REPLICA_STOPPED, f"{r.id} stopped: the controller is stopping", target=r.role,
+                            **_fields(r))  # fmt: skip
+
+    def stopped_status(self) -> dict[str, Any]:
+        """The status to leave behind once :meth:`stop` has run (the controller writes it)."""
+        last = self._last_status[0] if self._last_status else self.resource.status
+        return {**last, "phase": "Stopped", "message": "controller stopped", "processes": [],
+                "replicas": {"desired": 0, "ready": 0, "updated": 0}, "events": self.events.export()}  # fmt: skip
 
     def _on_demand(self) -> None:
         if self._autoscaler is not None:
@@ -140,6 +167,10 @@ class DeploymentRunner:
                 continue
             log.info("%s: adopted %s (pid %d)", self.name, replica.id, replica.pid)
             pool.replicas.append(replica)
+            if record.get("state") == READY:
+                self._announced.add(replica.id)  # its readiness was recorded by the previous controller
+            said = f"{replica.id} (pid {replica.pid}) adopted from the previous controller"
+            self.events.add(ev.REPLICA_ADOPTED, said, target=replica.role, **_fields(replica))
         self._desired = len(self.pools[PRIMARY].replicas)
 
     async def _loop(self) -> None:
@@ -167,7 +198,9 @@ class DeploymentRunner:
             self._templates[CANARY] = None
         canary_t = await self._template(CANARY, spec.canary.model, spec) if spec.canary else None
         self._check_canary_revision(canary_t)
+        self._note_revisions(spec, primary_t, canary_t)
         self._promote_ready_canaries(primary_t)
+        self._note_ready(now)
 
         decision = self._autoscale(spec, now)
         canary_count = 0
@@ -182,6 +215,7 @@ class DeploymentRunner:
         )
         if spec.canary is not None and canary_t is not None:
             await self._judge_canary(spec)
+        self._note_rollout_done(primary_t, decision)
         await self._write_status(spec, decision, primary_t, canary_t)
 
     async def _ensure_router(self, spec: DeploymentSpec) -> None:
@@ -234,6 +268,73 @@ class DeploymentRunner:
             replica.role = PRIMARY
             self.pools[PRIMARY].replicas.append(replica)
 
+    # ---- events -------------------------------------------------------------------------------------
+    def _note_revisions(
+        self, spec: DeploymentSpec, primary_t: ReplicaTemplate | None, canary_t: ReplicaTemplate | None
+    ) -> None:
+        """Roll-outs (the primary's revision changed) and canary changes, as events."""
+        old_primary, old_canary = self._revisions[PRIMARY], self._revisions[CANARY]
+        if spec.canary is None and old_canary is not None:
+            # Promoted when the primary now runs what the canary ran (a pinned promote); else
+            # rolled back by the judge (recorded then), or removed by a rollback or an edit.
+            self._revisions[CANARY] = self._canary_percent = None
+            if primary_t is not None and primary_t.revision == old_canary:
+                self.events.add(ev.CANARY_PROMOTED, f"canary {_v(primary_t)} promoted to primary",
+                                target=CANARY, revision=old_canary, version=primary_t.version)  # fmt: skip
+            else:
+                self._former_canary = old_canary
+                if old_canary != self._rolled_back:
+                    self.events.add(ev.CANARY_REMOVED, "canary removed from the spec (promote or rollback)",
+                                    target=CANARY, revision=old_canary)  # fmt: skip
+        if canary_t is not None and spec.canary is not None:
+            percent = spec.canary.percent
+            if canary_t.revision != old_canary:
+                self._revisions[CANARY], self._canary_percent = canary_t.revision, percent
+                self.events.add(
+                    ev.CANARY_STARTED, f"canary {spec.canary.model} ({_v(canary_t)}) at {percent:g}% of traffic",
+                    target=CANARY, revision=canary_t.revision, version=canary_t.version, percent=percent,
+                )  # fmt: skip
+            elif percent != self._canary_percent:
+                before = "-" if self._canary_percent is None else f"{self._canary_percent:g}%"
+                self.events.add(ev.CANARY_WEIGHT, f"canary traffic {before} -> {percent:g}%", target=CANARY,
+                                percent=percent)  # fmt: skip
+                self._canary_percent = percent
+        if primary_t is not None and primary_t.revision != old_primary:
+            self._revisions[PRIMARY] = self._rolling_to = primary_t.revision
+            if old_primary is not None and primary_t.revision == self._former_canary:
+                # A promote that moved an alias: the canary left the spec first, the alias moved next.
+                self.events.add(ev.CANARY_PROMOTED, f"canary {_v(primary_t)} promoted to primary (alias moved)",
+                                target=CANARY, revision=primary_t.revision, version=primary_t.version)  # fmt: skip
+            self._former_canary = None
+            self.events.add(
+                ev.ROLLOUT_STARTED,
+                f"rolling out revision {primary_t.revision}: {primary_t.model_uri} ({_v(primary_t)})"
+                + (f", replacing revision {old_primary}" if old_primary else ""),
+                target=PRIMARY, revision=primary_t.revision, version=primary_t.version,
+            )  # fmt: skip
+
+    def _note_ready(self, now: float) -> None:
+        for pool in self.pools.values():
+            for replica in pool.ready():
+                if replica.id in self._announced:
+                    continue
+                self._announced.add(replica.id)
+                started = self._started_at.pop(replica.id, None)
+                took = f" after {now - started:.1f} s" if started is not None else ""
+                self.events.add(ev.REPLICA_READY, f"{replica.id} ready{took} ({_v(replica.template)})",
+                                target=pool.role, **_fields(replica))  # fmt: skip
+
+    def _note_rollout_done(self, primary_t: ReplicaTemplate | None, decision: Decision) -> None:
+        if self._rolling_to is None or primary_t is None or primary_t.revision != self._rolling_to:
+            return
+        pool = self.pools[PRIMARY]
+        updated = [r for r in pool.ready() if r.template == primary_t]
+        if len(updated) >= max(decision.desired, 1) and all(r.template == primary_t for r in pool.replicas):
+            self.events.add(ev.ROLLOUT_COMPLETE,
+                            f"revision {primary_t.revision} ({_v(primary_t)}) serves: {len(updated)} ready",
+                            target=PRIMARY, revision=primary_t.revision, version=primary_t.version)  # fmt: skip
+            self._rolling_to = None
+
     # ---- autoscaling ------------------------------------------------------------------------------
     def _autoscale(self, spec: DeploymentSpec, now: float) -> Decision:
         a = spec.autoscaling
@@ -267,6 +368,16 @@ class DeploymentRunner:
                 self.name, self._desired, decision.desired, decision.reason,
                 decision.stable_concurrency, decision.panic_concurrency,
             )  # fmt: skip
+            self.events.add(
+                ev.SCALED_UP if action == "scale_up" else ev.SCALED_DOWN,
+                f"{self._desired} -> {decision.desired} replicas ({decision.reason}; concurrency stable "
+                f"{decision.stable_concurrency:.2f}, panic {decision.panic_concurrency:.2f}, "
+                f"target {policy.target_concurrency:g} per replica)",
+                target=PRIMARY,
+                **{"from": self._desired, "to": decision.desired, "reason": decision.reason,
+                   "concurrency": round(decision.stable_concurrency, 3),
+                   "panicConcurrency": round(decision.panic_concurrency, 3)},
+            )  # fmt: skip
         m.decisions.labels(self.name, action).inc()
         m.desired_replicas.labels(self.name).set(decision.desired)
         m.observed_concurrency.labels(self.name).set(decision.stable_concurrency)
@@ -277,7 +388,7 @@ class DeploymentRunner:
     # ---- replicas ----------------------------------------------------------------------------------
     def _failure_reason(self, replica: Replica) -> str:
         """``primary-4711 exited before it was ready: <the replica's last log line> (log: path)``."""
-        path = self.ctx.launcher.log_path(self.name, replica.role, replica.port)
+        path = self.ctx.launcher.replica_log(self.name, replica)
         last = _last_line(path)
         return f"{replica.id} {replica.error or 'failed'}" + (f": {last}" if last else "") + f" (log: {path})"
 
@@ -286,6 +397,9 @@ class DeploymentRunner:
             pool.replicas.remove(replica)
             self._retire(replica, drain=False)
             pool.last_failure = self._failure_reason(replica)
+            self._announced.discard(replica.id)
+            self._started_at.pop(replica.id, None)
+            self.events.add(ev.REPLICA_FAILED, pool.last_failure, target=pool.role, **_fields(replica))
             healthy_for = now - replica.ready_at if replica.ready_at is not None else 0.0
             pool.failures = 1 if healthy_for > HEALTHY_RESETS_BACKOFF_S else pool.failures + 1
             pool.next_start_at = now + (0.0 if pool.failures <= 1 else min(30.0, 0.5 * 2 ** (pool.failures - 1)))
@@ -295,30 +409,40 @@ class DeploymentRunner:
             if count == 0:  # no canary (any more): its replicas go
                 for replica in list(pool.replicas):
                     pool.replicas.remove(replica)
-                    self._retire(replica, drain=True)
+                    self._retire(replica, drain=True, why="the canary was removed")
             return  # else the model cannot be resolved yet: keep what runs, start nothing
         current = pool.active(template)
         if len(current) < count and now >= pool.next_start_at:
             for _ in range(count - len(current)):
                 replica = self.ctx.launcher.spawn(self.name, pool.role, template, self._wake.set)
                 pool.replicas.append(replica)
+                self._started_at[replica.id] = now
+                self.events.add(
+                    ev.REPLICA_STARTED,
+                    f"{replica.id} (pid {replica.pid}) started serving {template.model_uri} ({_v(template)})",
+                    target=pool.role, revision=template.revision, version=template.version, **_fields(replica),
+                )  # fmt: skip
         elif len(current) > count:
             # Scale down: not-yet-ready replicas first, then the least busy.
             extras = sorted(current, key=lambda r: (r.state == READY, r.backend.outstanding))[: len(current) - count]
             for replica in extras:
                 pool.replicas.remove(replica)
-                self._retire(replica, drain=True)
+                self._retire(replica, drain=True, why=f"scaled down to {count}")
         ready_new = [r for r in pool.active(template) if r.state == READY]
         if len(ready_new) >= count:
             # The new revision carries the whole load: take the old one out, drain, stop.
             for replica in [r for r in pool.replicas if r.template != template]:
                 pool.replicas.remove(replica)
-                self._retire(replica, drain=True)
+                self._retire(replica, drain=True, why=f"replaced by revision {template.revision}")
         if pool.replicas and all(r.state == READY for r in pool.replicas):
             if all(r.ready_at is not None and now - r.ready_at > HEALTHY_RESETS_BACKOFF_S for r in pool.replicas):
                 pool.failures = 0
 
-    def _retire(self, replica: Replica, drain: bool) -> None:
+    def _retire(self, replica: Replica, drain: bool, why: str = "") -> None:
+        failed = replica.state == FAILED  # its failure is recorded already; stopping it is no news
+        self._announced.discard(replica.id)
+        self._started_at.pop(replica.id, None)
+
         async def retire() -> None:
             if drain:
                 deadline = self.ctx.clock() + DRAIN_TIMEOUT_S
@@ -328,6 +452,11 @@ class DeploymentRunner:
                     await asyncio.sleep(0.05)
             await self.ctx.launcher.stop(replica)
             log.info("%s: stopped %s", self.name, replica.id)
+            if not failed:
+                drained = " after draining" if drain else ""
+                self.events.add(ev.REPLICA_STOPPED, f"{replica.id} stopped{drained}" + (f": {why}" if why else ""),
+                                target=replica.role, **_fields(replica))  # fmt: skip
+                self._wake.set()  # the next tick writes the event into the status
 
         task = asyncio.create_task(retire(), name=f"retire-{replica.id}")
         self._draining.add(task)
@@ -343,6 +472,9 @@ class DeploymentRunner:
             return
         log.warning("%s: rolling back canary %s: %s", self.name, spec.canary.model, verdict.reason)
         self._last_rollback = {"reason": verdict.reason, "canaryModel": spec.canary.model, "at": now_ms()}
+        self._rolled_back = self._canary_revision
+        self.events.add(ev.CANARY_ROLLED_BACK, f"canary {spec.canary.model} rolled back: {verdict.reason}",
+                        target=CANARY, model=spec.canary.model)  # fmt: skip
         self.ctx.metrics.rollbacks.labels(self.name).inc()
         new_spec = {**self.resource.spec, "canary": None}
         self.resource = await asyncio.to_thread(self.ctx.store.update_spec, KIND, self.name, new_spec)
@@ -392,6 +524,7 @@ class DeploymentRunner:
                 "model": spec.canary.model,
                 "version": canary_t.version if canary_t else None,
                 "percent": spec.canary.percent,
+                "revision": canary_t.revision if canary_t else None,
                 "ready": len(canary.ready()),
                 "requests": stats.requests,
                 "errors": stats.errors,
@@ -399,6 +532,7 @@ class DeploymentRunner:
             },
             "lastRollback": self._last_rollback,
             "traffic": self._traffic.export(),
+            "events": self.events.export(),
             "processes": [r.record() for pool in self.pools.values() for r in pool.replicas],
         }  # fmt: skip
         key = (status, self.resource.generation)
@@ -406,6 +540,20 @@ class DeploymentRunner:
             return
         await asyncio.to_thread(self.ctx.store.set_status, KIND, self.name, status, self.resource.generation)
         self._last_status = key
+
+
+_UNFINISHED = ("Pending", "Progressing", "Failing")
+
+
+def _v(template: ReplicaTemplate) -> str:
+    """``v3`` for a registry version, ``local`` for a model directory."""
+    version = str(template.version)
+    return f"v{version}" if version.isdigit() else version
+
+
+def _fields(replica: Replica) -> dict[str, Any]:
+    """What a replica event carries to find the replica (and its log) later."""
+    return {"replica": replica.id, "role": replica.role, "port": replica.port, "pid": replica.pid}
 
 
 # uvicorn's own closing lines after a failed start say nothing about the cause: skip them.

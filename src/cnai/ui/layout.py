@@ -86,6 +86,8 @@ svg.scatter .label { font-size:12px; fill:var(--fg); }
 .split span { background:var(--accent); padding:2px 6px; white-space:nowrap; overflow:hidden; }
 .split span.canary { background:var(--warn); }
 figure.chart-box { margin:0; }
+ul.marks { margin:0 0 8px; padding-left:18px; font-size:12px; color:var(--warn); max-height:90px; overflow-y:auto; }
+pre.log { max-height:70vh; overflow:auto; white-space:pre-wrap; overflow-wrap:anywhere; }
 """
 
 

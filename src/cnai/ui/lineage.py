@@ -136,6 +136,12 @@ def monitor_deployment(m: Resource) -> str | None:
     return _named((m.spec.get("target") or {}).get("deployment"))[0]
 
 
+def monitor_model(m: Resource) -> tuple[str, str | None] | None:
+    """The registered model (and version, when pinned) a monitor watches, or None when it watches a deployment."""
+    name, version = _named((m.spec.get("target") or {}).get("model"))
+    return (name, version) if name else None
+
+
 def monitors_watching(plane: ControlPlane, deployment: str) -> list[Resource]:
     if MONITOR not in plane.resources.kinds:
         return []

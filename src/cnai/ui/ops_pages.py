@@ -14,7 +14,7 @@ from urllib.parse import quote
 import yaml
 
 from cnai.errors import InvalidArgument, NotFound
-from cnai.ui import lineage
+from cnai.ui import deploy_activity, lineage
 from cnai.ui.components import (
     Html,
     esc,
@@ -167,6 +167,8 @@ def _meta(r: Resource) -> dict[str, object]:
 
 # -- deployment -----------------------------------------------------------------------------------
 
+_SHOWN_ABOVE = frozenset({"processes", "events", "traffic"})  # tables and charts of their own
+
 
 def deployment(plane: ControlPlane, name: str) -> Page:
     d = plane.resources.get("Deployment", name)
@@ -215,29 +217,25 @@ def deployment(plane: ControlPlane, name: str) -> Page:
     watchers = lineage.monitors_watching(plane, name)
     monitor_links = join((link(f"/ui/monitors/{m.name}", m.name) for m in watchers), ", ") or "none"
     rollback = status.get("lastRollback")
-    processes = [
-        [p.get("pid"), p.get("port"), p.get("role"), phase_pill(p.get("state")), short(p.get("revision"), 16)]
-        for p in status.get("processes") or []
-    ]
+    marks = deploy_activity.chart_marks(d)
     body = join(
         [
             pairs(summary),
             section("Serving", join([table(["target", "model version", "traffic"], target_rows), _split(spec)])),
             section(
                 "Traffic over time",
-                _traffic_charts(status.get("traffic") or [], with_canary=bool(spec.get("canary"))),
-                note="per target, sampled by the router every 10 s; the last 10 minutes",
+                _traffic_charts(status.get("traffic") or [], with_canary=bool(spec.get("canary")), marks=marks),
+                note="per target, sampled by the router every 10 s; the last 10 minutes"
+                + ("; dashed lines: scaling, roll-out and canary events" if marks else ""),
             ),
             section("Monitors watching it", Html(f"<p>{esc(monitor_links)}</p>")),
             section("Canary", canary_html),
             section("Last rollback", _yaml(rollback) if rollback else Html('<p class="muted">none</p>')),
-            section(
-                "Processes",
-                table(["pid", "port", "role", "state", "revision"], processes, empty="no replicas", numeric=[0, 1]),
-            ),
+            deploy_activity.replicas_section(d),
+            deploy_activity.events_section(d),
             Html('<div class="grid">'),
             section("Spec", _yaml(spec)),
-            section("Status", _yaml({k: v for k, v in status.items() if k != "processes"} or "not reported yet")),
+            section("Status", _yaml({k: v for k, v in status.items() if k not in _SHOWN_ABOVE} or "not reported yet")),
             Html("</div>"),
         ]
     )
@@ -299,12 +297,9 @@ def monitor(plane: ControlPlane, name: str) -> Page:
     chart_note = f"last {len(windows)} windows on a time axis (window end); click a point for its report" + (
         f"; threshold {threshold:g}" if isinstance(threshold, int | float) else ""
     )
-    deployment = lineage.monitor_deployment(m)
     body = join(
         [
-            Html(f"<p>watching {link(f'/ui/deployments/{deployment}', f'deployment {deployment}')}</p>")
-            if deployment
-            else "",
+            _watching(m),
             pairs(summary),
             section("Drift over time", charts, note=chart_note),
             section(
@@ -340,6 +335,20 @@ def monitor(plane: ControlPlane, name: str) -> Page:
         ]
     )
     return Page(name, body, [HOME, ("/#monitors", "monitors")], charts=True)
+
+
+def _watching(m: Resource) -> Html:
+    """What the monitor watches, as a link: its deployment, or the model (version) it names."""
+    deployment = lineage.monitor_deployment(m)
+    if deployment:
+        return Html(f"<p>watching {link(f'/ui/deployments/{deployment}', f'deployment {deployment}')}</p>")
+    model = lineage.monitor_model(m)
+    if model is None:
+        return Html("")
+    name, version = model
+    href = f"/ui/models/{quote(name, safe='')}" + (f"/versions/{version}" if version and version.isdigit() else "")
+    shown = f"model {name}" + (f" v{version}" if version else " (every version)")
+    return Html(f"<p>watching {link(href, shown)}</p>")
 
 
 def _performance(perf: dict[str, Any] | None) -> str:
@@ -482,7 +491,9 @@ def window_report(plane: ControlPlane, name: str, seq: str) -> Page:
     )
 
 
-def _traffic_charts(samples: list[dict[str, Any]], *, with_canary: bool) -> Html:
+def _traffic_charts(
+    samples: list[dict[str, Any]], *, with_canary: bool, marks: list[dict[str, Any]] | None = None
+) -> Html:
     """Request rate, error rate and latency percentiles per target from ``status.traffic``."""
     targets = ["primary"] + (["canary"] if with_canary else [])
     times = sorted({int(s["t"]) for s in samples if isinstance(s, dict) and isinstance(s.get("t"), int)})
@@ -508,9 +519,23 @@ def _traffic_charts(samples: list[dict[str, Any]], *, with_canary: bool) -> Html
     parts = []
     for ident, title, data in charts:
         spec = {"x": x, "series": data, "time": True, "xLabel": "time", "yLabel": title, "points": True}
+        if marks:
+            spec["marks"] = marks
         parts.append(
             f'<figure class="chart-box"><h3>{esc(title)}</h3>'
             f'<div class="chart" id="chart-{ident}" data-inline-chart="data-{ident}" data-height="200"></div>'
             f"{json_script(f'data-{ident}', spec)}</figure>"
         )
-    return Html(f'<div class="charts">{"".join(parts)}</div>')
+    return Html(f'<div class="charts">{"".join(parts)}</div>{_mark_list(marks or [], x)}')
+
+
+MARKS_LISTED = 12
+
+
+def _mark_list(marks: list[dict[str, Any]], x: list[float]) -> Html:
+    """What the dashed lines are: the events inside the charts' time range, as text (newest last)."""
+    inside = [m for m in marks if x and x[0] <= m["x"] <= x[-1]][-MARKS_LISTED:]
+    if not inside:
+        return Html("")
+    items = "".join(f"<li>{when(int(m['x'] * 1000))} {esc(m['label'])}</li>" for m in inside)
+    return Html(f'<ul class="marks" aria-label="events on the charts">{items}</ul>')

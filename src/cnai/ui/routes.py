@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from cnai.errors import InvalidArgument, NotFound
-from cnai.ui import compare, ops_pages, pages, registry_pages, run_pages, runs_list, static
+from cnai.ui import compare, deploy_activity, ops_pages, pages, registry_pages, run_pages, runs_list, static
 from cnai.ui.layout import Page, document, error_page
 
 if TYPE_CHECKING:
@@ -86,6 +86,11 @@ def ui_routes(json_index: Endpoint | None = None) -> list[Route]:
         ),
         ("/ui/models/{name:path}", lambda plane, r: pages.model(plane, r.path_params["name"])),
         ("/ui/deployments/{name}", lambda plane, r: ops_pages.deployment(plane, r.path_params["name"])),
+        # A replica's log: only replicas the controller recorded, looked up by id (deploy_activity).
+        (
+            "/ui/deployments/{name}/replicas/{replica}/log",
+            lambda plane, r: deploy_activity.replica_log(plane, r.path_params["name"], r.path_params["replica"]),
+        ),
         ("/ui/monitors/{name}", lambda plane, r: ops_pages.monitor(plane, r.path_params["name"])),
         (
             "/ui/monitors/{name}/windows/{seq}",

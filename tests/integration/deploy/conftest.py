@@ -114,6 +114,11 @@ def status(store: ResourceStore, name: str) -> dict[str, Any]:
     return store.get(KIND, name).status
 
 
+def events_of(status: dict[str, Any], *types: str) -> list[dict[str, Any]]:
+    """The recorded events (``status.events``) of the given types, oldest first."""
+    return [e for e in status.get("events") or [] if not types or e["type"] in types]
+
+
 async def infer(client: httpx.AsyncClient, url: str, name: str) -> httpx.Response:
     return await client.post(f"{url}/v2/models/{name}/infer", content=ROW, headers={"content-type": "application/json"})
 

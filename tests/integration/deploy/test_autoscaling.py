@@ -8,7 +8,7 @@ import pytest
 
 from cnai.deploy.controller import DeploymentController
 from cnai.resources import ResourceStore
-from tests.integration.deploy.conftest import Load, Models, apply, eventually, infer, prediction, status
+from tests.integration.deploy.conftest import Load, Models, apply, events_of, eventually, infer, prediction, status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -60,3 +60,18 @@ async def test_scales_up_under_load_back_down_to_zero_and_serves_the_first_reque
     )
     assert (ups or 0) >= 2
     assert (downs or 0) >= 2
+    # The same decisions as events, with the concurrency each one saw.
+    history = status(store, "elastic")
+    scaled_up, scaled_down = events_of(history, "ScaledUp"), events_of(history, "ScaledDown")
+    assert len(scaled_up) >= 2
+    assert len(scaled_down) >= 2
+    assert all(e["to"] > e["from"] and "concurrency stable" in e["message"] for e in scaled_up)
+    assert any(e["to"] >= 2 for e in scaled_up)
+    assert any(e["concurrency"] > 0 or e["panicConcurrency"] > 0 for e in scaled_up)
+    assert all(e["to"] < e["from"] for e in scaled_down)
+    assert scaled_down[-1]["to"] == 0
+    assert scaled_down[-1]["reason"] == "idle: scale to zero"
+    stopped = events_of(history, "ReplicaStopped")
+    assert stopped
+    assert all("scaled down" in e["message"] for e in stopped)
+    assert len(events_of(history, "ReplicaReady")) >= 2

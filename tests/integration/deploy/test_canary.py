@@ -10,7 +10,7 @@ from cnai.deploy.api import deploy_routes
 from cnai.deploy.controller import DeploymentController
 from cnai.deploy.specs import KIND
 from cnai.resources import ResourceStore
-from tests.integration.deploy.conftest import Models, apply, eventually, infer, prediction, status
+from tests.integration.deploy.conftest import Models, apply, events_of, eventually, infer, prediction, status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -75,6 +75,10 @@ async def test_promote_reuses_the_canary_and_a_slow_canary_is_rolled_back(
         what="promotion rolled out",
     )
     assert done["processes"][0]["pid"] == canary_pid  # the canary's ready replica became the primary
+    assert [e["percent"] for e in events_of(done, "CanaryStarted")] == [50]
+    promoted = events_of(done, "CanaryPromoted")
+    assert len(promoted) == 1
+    assert not events_of(done, "CanaryRemoved")  # a promote, not a removal
     async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
         answers = [await infer(client, done["url"], "promo") for _ in range(20)]
     assert {prediction(r) for r in answers} == {7}
@@ -100,4 +104,12 @@ async def test_promote_reuses_the_canary_and_a_slow_canary_is_rolled_back(
     )
     assert "p99" in rolled["lastRollback"]["reason"]
     assert store.get(KIND, "promo").spec["canary"] is None
+    rolled_back = events_of(rolled, "CanaryRolledBack")
+    assert len(rolled_back) == 1
+    assert "p99" in rolled_back[0]["message"]
+    await eventually(
+        lambda: any("the canary was removed" in e["message"] for e in events_of(status(store, "promo"))),
+        what="the canary replica's stop recorded",
+    )
+    assert not events_of(status(store, "promo"), "CanaryRemoved")  # the rollback event said it already
     await api.aclose()

@@ -22,6 +22,7 @@ from tests.integration.deploy.conftest import (
     SERVE_ARGS,
     Models,
     apply,
+    events_of,
     eventually,
     infer,
     kill_recorded_processes,
@@ -79,6 +80,12 @@ async def test_a_fresh_controller_converges_after_the_last_was_killed_mid_rollou
         current = {p["pid"] for p in done["processes"]}
         await eventually(lambda: {pid for pid in recorded if pid_alive(pid)} == current, what="no orphans left")
         assert current <= recorded  # the v2 replica the dead controller started was adopted, not restarted
+        # The dead controller's events survived it, and the fresh one said what it adopted.
+        final = status(store, "phoenix")
+        assert {e["pid"] for e in events_of(final, "ReplicaStarted")} == recorded
+        assert current <= {e["pid"] for e in events_of(final, "ReplicaAdopted")} <= recorded
+        assert len(events_of(final, "RolloutStarted")) == 2  # v1, then v2: the restart is no new roll-out
+        assert len(events_of(final, "RolloutComplete")) == 2  # the fresh controller finished the second
     finally:
         if first.poll() is None:
             first.kill()

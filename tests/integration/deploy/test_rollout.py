@@ -19,7 +19,7 @@ from cnai.deploy.replicas import pid_alive
 from cnai.resources import ResourceStore
 from cnai.settings import Settings
 from tests.fixtures.servers import start_live_server
-from tests.integration.deploy.conftest import FAST, SERVE_ARGS, Load, Models, apply, eventually, status
+from tests.integration.deploy.conftest import FAST, SERVE_ARGS, Load, Models, apply, events_of, eventually, status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,6 +65,18 @@ async def test_rolling_update_follows_the_alias_under_load_with_zero_failures(
         assert set(load.predictions[-50:]) == {7}  # v2 after
         assert done["processes"][0]["pid"] != first["processes"][0]["pid"]
         assert all(not pid_alive(p["pid"]) for p in first["processes"])
+        # The timeline: v1 rolled out, then v2 replacing it, each with its replica started and ready.
+        rollouts = events_of(done, "RolloutStarted")
+        assert [e["version"] for e in rollouts] == ["1", "2"]
+        assert f"replacing revision {rollouts[0]['revision']}" in rollouts[1]["message"]
+        assert [e["version"] for e in events_of(done, "RolloutComplete")] == ["1", "2"]
+        ready = events_of(done, "ReplicaReady")
+        assert [e["pid"] for e in ready] == [first["processes"][0]["pid"], done["processes"][0]["pid"]]
+        stopped = await eventually(
+            lambda: events_of(status(store, "wine"), "ReplicaStopped"), what="the old replica's stop recorded"
+        )
+        assert stopped[0]["pid"] == first["processes"][0]["pid"]
+        assert f"replaced by revision {rollouts[1]['revision']}" in stopped[0]["message"]
     finally:
         await controller.stop()
         plane.stop()
@@ -97,4 +109,7 @@ async def test_a_killed_replica_is_restarted_and_no_request_fails(
         await eventually(lambda: len(load.predictions) > seen + 100, what="load after healing")
     assert load.failures == []
     assert len({p["pid"] for p in healed["processes"]} - before) == 1
+    failed = events_of(healed, "ReplicaFailed")
+    assert [e["pid"] for e in failed] == [victim]
+    assert "exited" in failed[0]["message"]
     assert controller.registry.get_sample_value("cnai_replica_restarts_total", {"deployment": "heal"}) == 1.0

@@ -77,15 +77,37 @@
       cursor: { focus: { prox: 24 } },
       legend: { live: true },
     };
+    var marks = (spec.marks || []).filter(function (m) { return num(m.x) !== null; });
+    if (marks.length) opts.hooks = { draw: [function (u) { drawMarks(u, marks); }] };
     if (typeof uPlot === "undefined") {
       el.appendChild(text("p", "charting library did not load", "error"));
       return null;
     }
     var plot = new uPlot(opts, data, el);
+    if (marks.length) el.setAttribute("data-marks", String(marks.length));  // the page lists them as text
     el.setAttribute("data-series", String(spec.series.length));
     el.setAttribute("data-points", String(spec.x.length));
     el.setAttribute("data-drawn", "1");
     return plot;
+  }
+
+  // Events (scaling, roll-outs, canary changes) as dashed vertical lines over the plot area.
+  function drawMarks(u, marks) {
+    var ctx = u.ctx, top = u.bbox.top, height = u.bbox.height;
+    var lo = u.scales.x.min, hi = u.scales.x.max;
+    ctx.save();
+    ctx.strokeStyle = "#a26300";
+    ctx.lineWidth = 1;
+    ctx.setLineDash([4, 3]);
+    marks.forEach(function (m) {
+      if (m.x < lo || m.x > hi) return;
+      var x = Math.round(u.valToPos(m.x, "x", true)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + height);
+      ctx.stroke();
+    });
+    ctx.restore();
   }
 
   // Align several (x, y) lists on the union of their x values, as uPlot wants one x array.
@@ -291,6 +313,8 @@
     runCharts();
     compare();
     inlineCharts();
+    var log = document.getElementById("log");  // a replica's log: the newest lines are at the bottom
+    if (log) log.scrollTop = log.scrollHeight;
     document.body.setAttribute("data-ready", "1");
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
