@@ -138,8 +138,13 @@ def main() -> None:
         "ray-reuse": lambda: run_ray(work, reuse=True),
     }
     out = runners[contender]()
-    times = [float(line) for line in log.read_text().split()] if log.exists() else []
-    out.update(contender=contender, trial_sum=sum(times), trial_count=len(times))
+    rows = [[float(v) for v in line.split()] for line in log.read_text().splitlines()] if log.exists() else []
+    out.update(
+        contender=contender,
+        trial_sum=sum(r[0] for r in rows),
+        import_sum=sum(r[1] for r in rows),
+        trial_count=len(rows),
+    )
     print(json.dumps(out), flush=True)
 
 

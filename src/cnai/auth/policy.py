@@ -8,7 +8,7 @@
 | admin       | /api/v1/tokens..., /api/v1/audit...                | admin        | admin  |
 | v1          | /api/v1/... (incl. /api/v1/pipelines/runs/{id})    | reader       | editor |
 | metrics     | /metrics                                           | reader       | editor |
-| ui          | /, /ui/... (incl. replica logs, see below)         | reader       | editor |
+| ui          | /, /ui/... (incl. replica logs, see below; studies)  | reader       | editor |
 | unknown     | anything else (it answers 404)                     | reader       | editor |
 
 (*) except the POSTs that only read (searches, ``READ_ONLY_POSTS``): reader.

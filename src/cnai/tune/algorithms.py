@@ -11,6 +11,14 @@ SAMPLERS = ("tpe", "random", "grid", "cmaes")
 PRUNERS = ("median", "asha", "hyperband", "none")
 
 
+def check_names(sampler: str, pruner: str) -> None:
+    """Unknown names fail before any worker starts (``make_*`` would only tell after Optuna's import)."""
+    if sampler not in SAMPLERS:
+        raise InvalidArgument(f"Unknown sampler {sampler!r}; use one of: {', '.join(SAMPLERS)}.")
+    if pruner not in PRUNERS:
+        raise InvalidArgument(f"Unknown pruner {pruner!r}; use one of: {', '.join(PRUNERS)}.")
+
+
 def make_sampler(name: str, space: Space, seed: int | None) -> Any:
     import optuna
 

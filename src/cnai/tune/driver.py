@@ -28,6 +28,7 @@ from cnai.tune.store import StudyStore, check_study_name, sync
 from cnai.tune.tracking import (
     STUDY_TAG,
     TRIAL_TAG,
+    Tracker,
     TrialLog,
     make_tracker,
     now_ms,
@@ -162,33 +163,38 @@ class StudyDriver:
 
     # -- the whole study ------------------------------------------------------------------
     def run(self) -> StudyResult:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         config = self.config
-        sampler = algorithms.make_sampler(config.sampler, config.space, config.seed)
-        pruner = algorithms.make_pruner(config.pruner)
-        trials_wanted = config.trials
-        if config.sampler == "grid":
-            trials_wanted = min(trials_wanted, algorithms.grid_size(config.space))
+        algorithms.check_names(config.sampler, config.pruner)
         driver_lock = self.store.hold_driver(config.study)
-        # Workers first: they import the objective while the driver opens the study, and an
-        # objective that cannot be imported stops everything before a journal or run exists.
+        # Start-up overlaps: the workers boot and import the objective, the tracking thread opens
+        # its store, and the driver imports Optuna, all at once. Only once the workers are ready
+        # does the study's journal or any run come to exist, so an objective that cannot be
+        # imported leaves nothing behind.
         executor = make_executor(config.executor, **config.executor_options)
+        log: TrialLog | None = None
         try:
+            executor.launch(config.objective, config.workers)
+            log = TrialLog(functools.partial(make_tracker, self.settings, config.tracking_uri), config.study)
+            import optuna
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            sampler = algorithms.make_sampler(config.sampler, config.space, config.seed)
+            pruner = algorithms.make_pruner(config.pruner)
+            trials_wanted = config.trials
+            if config.sampler == "grid":
+                trials_wanted = min(trials_wanted, algorithms.grid_size(config.space))
             executor.start(config.objective, config.workers)
-            tracker = make_tracker(self.settings, config.tracking_uri)
-            try:
-                return self._study(optuna, executor, tracker, sampler, pruner, trials_wanted)
-            finally:
-                tracker.close()
+            log.check()
+            return self._study(optuna, executor, log, sampler, pruner, trials_wanted)
         finally:
             executor.close()
+            if log is not None:
+                log.close(raise_errors=False)  # a no-op when the study closed it (and raised what failed)
             sync(self.store.journal(config.study))
             os.close(driver_lock)
 
     def _study(
-        self, optuna: Any, executor: Executor, tracker: Any, sampler: Any, pruner: Any, wanted: int
+        self, optuna: Any, executor: Executor, log: TrialLog, sampler: Any, pruner: Any, wanted: int
     ) -> StudyResult:
         config = self.config
         study = optuna.create_study(
@@ -205,18 +211,21 @@ class StudyDriver:
                 f"pass --direction {study.direction.name.lower()} or use another --study."
             )
         self._recover_running(study)
-        experiment_id, parent = self._parent_run(study, tracker)
-        log = TrialLog(tracker, experiment_id, parent, config.study)
+        # The parent run, then the repair of runs a killed driver left, are the tracking thread's
+        # first writes; the first trials are dispatched meanwhile, their runs written after these.
+        log.setup(functools.partial(self._parent_run, study, log))
+        log.setup(functools.partial(self._reconcile_runs, self._ended(study), log))
         try:
-            self._reconcile_runs(study, tracker, experiment_id, parent, log)
             self._loop(study, executor, log, wanted)
-            result = self._result(study, parent)
-            log.call(lambda: self._close_parent(tracker, parent, result))
+            executor.stop()  # the workers exit while the last writes are made
+            result = self._result(study)
+            log.call(functools.partial(self._close_parent, log, result))
         except BaseException:
-            log.call(lambda: tracker.end(parent, "KILLED", now_ms()))
+            log.call(lambda tracker: tracker.end(log.parent_run_id, "KILLED", now_ms()) if log.parent_run_id else None)
             raise
         finally:
             log.close()
+        result.run_id = log.parent_run_id
         if config.register:
             from cnai.tune.register import register_best
 
@@ -240,13 +249,14 @@ class StudyDriver:
             count += 1
         return count
 
-    def _parent_run(self, study: Any, tracker: Any) -> tuple[str, str]:
+    def _parent_run(self, study: Any, log: TrialLog, tracker: Tracker) -> None:
+        """The study's run (in the tracking thread): re-opened on resume, else created."""
         attrs = study.user_attrs
         if attrs.get(PARENT_RUN):
-            parent = str(attrs[PARENT_RUN])
-            experiment_id = str(attrs[EXPERIMENT])
-            tracker.end(parent, "RUNNING", None)
-            return experiment_id, parent
+            log.parent_run_id = str(attrs[PARENT_RUN])
+            log.experiment_id = str(attrs[EXPERIMENT])
+            tracker.end(log.parent_run_id, "RUNNING", None)
+            return
         experiment_id = tracker.experiment(self.config.study)
         tags = {
             STUDY_TAG: self.config.study,
@@ -258,18 +268,23 @@ class StudyDriver:
             "cnai.tune.space": str(self.config.space.to_dict())[:5000],
         }
         parent = tracker.create_run(experiment_id, self.config.study, tags, now_ms())
+        # In the journal before any child run exists: a resumed study finds this parent, not a new one.
         study.set_user_attr(PARENT_RUN, parent)
         study.set_user_attr(EXPERIMENT, experiment_id)
-        return experiment_id, parent
+        log.experiment_id, log.parent_run_id = experiment_id, parent
 
-    def _reconcile_runs(self, study: Any, tracker: Any, experiment_id: str, parent: str, log: TrialLog) -> None:
-        """Bring the runs in line with the journal: one run per finished trial, ended, with its value."""
+    @staticmethod
+    def _ended(study: Any) -> list[Any]:
+        """The journal's trials as they were at the start (a copy: the loop goes on changing them)."""
         from optuna.trial import TrialState
 
-        finished = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+        return [t for t in study.get_trials(deepcopy=True) if t.state != TrialState.WAITING]
+
+    def _reconcile_runs(self, finished: list[Any], log: TrialLog, tracker: Tracker) -> None:
+        """Bring the runs in line with the journal: one run per finished trial, ended, with its value."""
         if not finished:
             return
-        runs = {_tag(r, TRIAL_TAG): r for r in tracker.children(experiment_id, parent)}
+        runs = {_tag(r, TRIAL_TAG): r for r in tracker.children(log.experiment_id, log.parent_run_id)}
         for t in finished:
             state = _state_name(t.state)
             run = runs.get(str(t.number))
@@ -288,7 +303,7 @@ class StudyDriver:
                 run_id = run["info"]["run_id"]
                 metrics = [] if has_value else trial_metrics(outcome, state, end)
                 tags = {"cnai.tune.state": state, **_extra_tags(t)}
-                log.call(functools.partial(_end_run, tracker, run_id, metrics, tags, state, end))
+                _end_run(tracker, run_id, metrics, tags, state, end)
 
     # -- the loop ---------------------------------------------------------------------------
     def _loop(self, study: Any, executor: Executor, log: TrialLog, wanted: int) -> None:
@@ -297,13 +312,15 @@ class StudyDriver:
         config = self.config
         self.done = counted(study)
         self.best = _best_value(study)
-        self._progress(wanted)
         if self.done >= wanted and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return
         deadline = time.monotonic() + config.timeout if config.timeout else None
         prune = config.pruner != "none"
+        changed = True  # the first progress: drawn once the parent run is written
         while True:
+            log.check()  # the tracking store could not be opened or the parent run written: stop
             out_of_time = deadline is not None and time.monotonic() >= deadline
+            # Idle workers get their next trial first; the progress line is drawn after.
             for slot in executor.idle():
                 if out_of_time or self.done + len(self.running) >= wanted:
                     break
@@ -316,15 +333,22 @@ class StudyDriver:
                 model_path = str(self._model_dir() / f"{trial.number}.pkl") if config.register else ""
                 executor.submit(slot, Task(trial.number, params, prune, model_path))
                 log.start(trial.number, params, worker, start)
+            log.flush()  # the finished trials' writes (held since the poll below) and the starts
+            if changed and log.settled():
+                self._progress(wanted)
+                changed = False
             if not self.running and (out_of_time or self.done >= wanted):
                 return  # (nothing running but trials missing: a replaced worker is starting)
-            for event in executor.poll(0.2):
+            events = executor.poll(0.2)
+            log.hold()
+            for event in events:
                 if isinstance(event, Report):
                     executor.answer(event.slot, self._report(event))
                 elif isinstance(event, Finished):
-                    self._finish(study, log, event.number, event.outcome, wanted)
+                    self._finish(study, log, event.number, event.outcome)
+                    changed = True
                 elif isinstance(event, Lost):
-                    self._lost(study, log, event, wanted)
+                    changed = self._lost(study, log, event) or changed
 
     def _report(self, event: Report) -> bool:
         entry = self.running.get(event.number)
@@ -334,7 +358,7 @@ class StudyDriver:
         trial.report(event.value, event.step)
         return bool(trial.should_prune())
 
-    def _finish(self, study: Any, log: TrialLog, number: int, outcome: Outcome, wanted: int) -> None:
+    def _finish(self, study: Any, log: TrialLog, number: int, outcome: Outcome) -> None:
         from optuna.trial import TrialState
 
         _, trial, _ = self.running.pop(number)
@@ -356,10 +380,10 @@ class StudyDriver:
         self.done += 1
         if outcome.state == "complete" and outcome.value is not None and self._better(outcome.value):
             self.best = outcome.value
-        self._progress(wanted)
 
-    def _lost(self, study: Any, log: TrialLog, event: Lost, wanted: int) -> None:
-        """A worker died mid-trial: the trial fails; its params run once more unless this was the retry."""
+    def _lost(self, study: Any, log: TrialLog, event: Lost) -> bool:
+        """A worker died mid-trial: the trial fails; its params run once more unless this was the retry.
+        True when the trial counts as done (no retry)."""
         from optuna.trial import TrialState
 
         _, trial, _ = self.running.pop(event.number)
@@ -372,9 +396,9 @@ class StudyDriver:
         log.finish(event.number, outcome, "failed", now_ms(), {"cnai.tune.retried": str(retry).lower()})
         if retry:
             study.enqueue_trial(trial.params, user_attrs={RETRY_OF: event.number, RETRY_REASON: "worker"})
-        else:
-            self.done += 1
-            self._progress(wanted)
+            return False
+        self.done += 1
+        return True
 
     # -- helpers ----------------------------------------------------------------------------
     def _better(self, value: float) -> bool:
@@ -389,7 +413,7 @@ class StudyDriver:
     def _model_dir(self) -> Path:
         return self.store.root / f"{self.config.study}.models"
 
-    def _result(self, study: Any, parent: str) -> StudyResult:
+    def _result(self, study: Any) -> StudyResult:
         from optuna.trial import TrialState
 
         states: dict[str, int] = {}
@@ -402,12 +426,13 @@ class StudyDriver:
             best_value=best.value if best else None,
             best_params=dict(best.params) if best else {},
             trials=counted(study),
-            run_id=parent,
+            run_id="",  # the parent run's id, once the tracking thread has written it
             experiment=self.config.study,
             states=states,
         )
 
-    def _close_parent(self, tracker: Any, parent: str, result: StudyResult) -> None:
+    def _close_parent(self, log: TrialLog, result: StudyResult, tracker: Tracker) -> None:
+        parent = log.parent_run_id
         tags = {f"best.{k}": str(v) for k, v in result.best_params.items()}
         tags["cnai.tune.trials"] = str(result.trials)
         metrics = (

@@ -15,6 +15,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -202,72 +203,209 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class TrialLog:
-    """Trial runs written by one background thread, in order; ``close`` waits for them.
+Job = Callable[[Tracker], None]
 
-    The driver calls ``start``/``finish`` and goes on at once. A write that fails is kept and
-    raised by ``close`` (with how many writes failed), so a study never ends silently untracked.
+
+@dataclass
+class _Start:
+    number: int
+    params: dict[str, Any]
+    worker: str
+    start_ms: int
+
+
+@dataclass
+class _Finish:
+    number: int
+    outcome: Any
+    state: str
+    end_ms: int
+    extra_tags: dict[str, str]
+
+
+@dataclass
+class _Setup:
+    job: Job
+
+
+class TrialLog:
+    """The study's runs, written by one background thread, in order; ``close`` waits for them.
+
+    The thread opens the tracker itself: a fresh store migrates its schema (a quarter of a second
+    here), which the first trials need not wait for. The driver queues the study's setup (its
+    parent run) with ``setup``, then ``start``/``finish`` per trial, and goes on at once.
+
+    Writes are batched: whatever is queued when the thread wakes is written together, and a trial
+    whose start and end are both waiting becomes one run written whole (create, one log-batch with
+    params, metrics and tags, end) instead of two rounds. A setup job that fails is fatal: ``check``
+    raises it in the driver's loop, so a study with an unreachable tracking server stops at once
+    instead of running untracked. Any other write that fails is kept and raised by ``close`` (with
+    how many failed), so a study never ends silently untracked. Writes still queued when the driver
+    is killed are lost with it; the study's journal has the trials, and the next run of the study
+    repairs their runs (``StudyDriver._reconcile_runs``).
     """
 
-    def __init__(self, tracker: Tracker, experiment_id: str, parent_run_id: str, study: str) -> None:
-        self.tracker = tracker
-        self.experiment_id = experiment_id
-        self.parent_run_id = parent_run_id
+    def __init__(self, open_tracker: Callable[[], Tracker], study: str) -> None:
         self.study = study
+        self.experiment_id = ""
+        self.parent_run_id = ""
         self.run_ids: dict[int, str] = {}
         self.failures: list[str] = []
-        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self.fatal: BaseException | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self._setups = 0
+        self._held: list[_Start | _Finish | _Setup | Job] | None = None
+        self._open = open_tracker
+        self._queue: queue.SimpleQueue[_Start | _Finish | _Setup | Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._drain, name="cnai-tune-tracking", daemon=True)
         self._thread.start()
 
-    def _drain(self) -> None:
-        while (job := self._queue.get()) is not None:
-            try:
-                job()
-            except Exception as exc:  # kept for close(): tracking must not stop the study mid-way
-                self.failures.append(f"{type(exc).__name__}: {exc}")
+    # -- the driver's side ------------------------------------------------------------------------
+    def setup(self, job: Job) -> None:
+        """A write the study cannot go on without (its parent run): a failure stops the study."""
+        with self._lock:
+            self._setups += 1
+        self._put(_Setup(job))
+
+    def settled(self) -> bool:
+        """Every setup write is done and none failed (the CLI draws its progress bar from then on,
+        so that a study stopped by its tracking store stays one line)."""
+        with self._lock:
+            return self._setups == 0 and self.fatal is None
 
     def start(self, number: int, params: dict[str, Any], worker: str, start_ms: int) -> None:
-        self._queue.put(lambda: self._start(number, params, worker, start_ms))
-
-    def _start(self, number: int, params: dict[str, Any], worker: str, start_ms: int) -> None:
-        tags = {
-            PARENT_TAG: self.parent_run_id,
-            TRIAL_TAG: str(number),
-            STUDY_TAG: self.study,
-            "cnai.tune.worker": worker,
-        }
-        run_id = self.tracker.create_run(self.experiment_id, f"trial-{number}", tags, start_ms)
-        self.run_ids[number] = run_id
-        if params:
-            self.tracker.log_chunked(run_id, [], _str_params(params), {})
+        self._put(_Start(number, params, worker, start_ms))
 
     def finish(self, number: int, outcome: Any, state: str, end_ms: int, extra_tags: dict[str, str]) -> None:
-        self._queue.put(lambda: self._finish(number, outcome, state, end_ms, extra_tags))
+        self._put(_Finish(number, outcome, state, end_ms, extra_tags))
 
-    def _finish(self, number: int, outcome: Any, state: str, end_ms: int, extra_tags: dict[str, str]) -> None:
-        run_id = self.run_ids.get(number)
-        if run_id is None:
-            return  # its start failed (already counted in failures)
-        metrics = trial_metrics(outcome, state, end_ms)
-        tags = {"cnai.tune.state": state, "cnai.tune.duration_s": f"{outcome.duration:.6f}", **extra_tags}
-        if outcome.error:
-            tags["cnai.tune.error"] = outcome.error[:5000]
-        self.tracker.log_chunked(run_id, metrics, {}, tags)
-        self.tracker.end(run_id, RUN_STATUS[state], end_ms)
+    def call(self, job: Job) -> None:
+        """Any other write, in order with the trials' (the parent's result, say)."""
+        self._put(job)
 
-    def call(self, job: Callable[[], None]) -> None:
-        """Any other write, in order with the trials' (the parent's best-so-far, say)."""
-        self._queue.put(job)
+    def hold(self) -> None:
+        """Keep what is queued from now on until ``flush``: the driver holds the writes while it
+        hands idle workers their next trial, so that the writer thread does not wake and take the
+        interpreter lock in the middle of that (one switch interval, 5 ms, per trial otherwise)."""
+        self._held = []
 
-    def close(self) -> None:
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        for item in held or ():
+            self._queue.put(item)
+
+    def _put(self, item: _Start | _Finish | _Setup | Job) -> None:
+        if self._held is not None:
+            self._held.append(item)
+        else:
+            self._queue.put(item)
+
+    def check(self) -> None:
+        """Raise the error of a failed setup write (the tracker cannot be opened or reached)."""
+        if self.fatal is not None:
+            raise self.fatal
+
+    def close(self, raise_errors: bool = True) -> None:
+        """Wait for every queued write; then raise what failed (unless ``raise_errors`` is False:
+        the driver is already stopping on another error). A second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self.flush()
         self._queue.put(None)
         self._thread.join()
+        if not raise_errors:
+            return
+        self.check()
         if self.failures:
             raise Unavailable(
                 f"{len(self.failures)} tracking write(s) failed; the first: {self.failures[0]}. "
                 "The study itself is saved: run it again to repair its runs."
             )
+
+    # -- the writer thread -----------------------------------------------------------------------
+    def _drain(self) -> None:
+        tracker: Tracker | None = None
+        try:
+            tracker = self._open()
+        except Exception as exc:  # raised in the driver by check()
+            self.fatal = exc
+        stop = False
+        while not stop:
+            batch = [self._queue.get()]
+            while True:  # everything queued meanwhile goes in the same batch
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if None in batch:
+                stop = True
+                batch = batch[: batch.index(None)]
+            if tracker is not None and self.fatal is None:
+                self._write(tracker, batch)  # type: ignore[arg-type]
+        if tracker is not None:
+            tracker.close()
+
+    def _write(self, tracker: Tracker, batch: list[_Start | _Finish | _Setup | Job]) -> None:
+        finishing = {item.number: item for item in batch if isinstance(item, _Finish)}
+        merged: set[int] = set()
+        for item in batch:
+            if self.fatal is not None:
+                return
+            try:
+                if isinstance(item, _Setup):
+                    try:
+                        item.job(tracker)
+                    except Exception as exc:
+                        self.fatal = exc
+                    with self._lock:
+                        self._setups -= 1
+                elif isinstance(item, _Start):
+                    done = finishing.get(item.number)
+                    self._write_start(tracker, item, done)
+                    if done is not None:
+                        merged.add(item.number)
+                elif isinstance(item, _Finish):
+                    if item.number not in merged:
+                        self._write_finish(tracker, item)
+                else:
+                    item(tracker)
+            except Exception as exc:  # kept for close(): tracking must not stop the study mid-way
+                self.failures.append(f"{type(exc).__name__}: {exc}")
+
+    def _write_start(self, tracker: Tracker, start: _Start, finish: _Finish | None) -> None:
+        tags = {
+            PARENT_TAG: self.parent_run_id,
+            TRIAL_TAG: str(start.number),
+            STUDY_TAG: self.study,
+            "cnai.tune.worker": start.worker,
+        }
+        run_id = tracker.create_run(self.experiment_id, f"trial-{start.number}", tags, start.start_ms)
+        self.run_ids[start.number] = run_id
+        if finish is None:
+            if start.params:
+                tracker.log_chunked(run_id, [], _str_params(start.params), {})
+            return
+        metrics, end_tags = _finish_payload(finish)
+        tracker.log_chunked(run_id, metrics, _str_params(start.params), end_tags)
+        tracker.end(run_id, RUN_STATUS[finish.state], finish.end_ms)
+
+    def _write_finish(self, tracker: Tracker, finish: _Finish) -> None:
+        run_id = self.run_ids.get(finish.number)
+        if run_id is None:
+            return  # its start failed (already counted in failures)
+        metrics, tags = _finish_payload(finish)
+        tracker.log_chunked(run_id, metrics, {}, tags)
+        tracker.end(run_id, RUN_STATUS[finish.state], finish.end_ms)
+
+
+def _finish_payload(finish: _Finish) -> tuple[list[Metric], dict[str, str]]:
+    outcome = finish.outcome
+    tags = {"cnai.tune.state": finish.state, "cnai.tune.duration_s": f"{outcome.duration:.6f}", **finish.extra_tags}
+    if outcome.error:
+        tags["cnai.tune.error"] = outcome.error[:5000]
+    return trial_metrics(outcome, finish.state, finish.end_ms), tags
 
 
 def trial_metrics(outcome: Any, state: str, end_ms: int) -> list[Metric]:

@@ -48,6 +48,7 @@ def phase_pill(phase: object) -> Html:
     tones = {"Ready": "ok", "Progressing": "warn", "Pending": "warn", "ScaledToZero": "", "Failed": "bad"}
     tones |= {"Error": "bad", "Stopped": "warn", "FINISHED": "ok", "RUNNING": "warn", "FAILED": "bad"}
     tones |= {"KILLED": "bad", "delivered": "ok", "pending": "warn", "failed": "bad", "ready": "ok", "READY": "ok"}
+    tones |= {"complete": "ok", "pruned": "warn", "running": "warn"}  # tuning trials
     return pill(phase or "-", tones.get(str(phase), ""))
 
 

@@ -77,6 +77,7 @@ details.columns label { display:block; white-space:nowrap; font-size:12.5px; }
 .chart h3, .charts h3 { font-size:13px; margin:6px 0 2px; }
 svg.scatter .axis { stroke:#9aa3ae; } svg.scatter .tick { font-size:10px; fill:var(--muted); }
 svg.scatter .label { font-size:12px; fill:var(--fg); }
+svg.scatter circle.trial { fill:var(--accent); fill-opacity:.65; }
 .preview img { max-width:100%; max-height:600px; border:1px solid var(--line); }
 .pager { display:flex; gap:14px; margin:8px 0; }
 .lineage { display:flex; flex-wrap:wrap; gap:6px; align-items:center; margin:6px 0 12px; font-size:13px; }

@@ -17,7 +17,17 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from cnai.errors import InvalidArgument, NotFound
-from cnai.ui import compare, deploy_activity, ops_pages, pages, registry_pages, run_pages, runs_list, static
+from cnai.ui import (
+    compare,
+    deploy_activity,
+    ops_pages,
+    pages,
+    registry_pages,
+    run_pages,
+    runs_list,
+    static,
+    study_pages,
+)
 from cnai.ui.layout import Page, document, error_page
 
 if TYPE_CHECKING:
@@ -68,6 +78,7 @@ def ui_routes(json_index: Endpoint | None = None) -> list[Route]:
         ),
         ("/ui/compare", lambda plane, r: compare.compare(plane, r.query_params.getlist("run"))),
         ("/ui/runs/{run_id}", lambda plane, r: run_pages.run(plane, r.path_params["run_id"])),
+        ("/ui/studies/{run_id}", lambda plane, r: study_pages.study(plane, r.path_params["run_id"])),
         (
             "/ui/runs/{run_id}/artifacts",
             lambda plane, r: run_pages.run_artifacts(plane, r.path_params["run_id"], r.query_params),

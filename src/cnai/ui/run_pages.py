@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from cnai.ui import artifact_browser, lineage
+from cnai.ui import artifact_browser, lineage, study_pages
 from cnai.ui.components import (
     Html,
     duration,
@@ -70,10 +70,12 @@ def run(plane: ControlPlane, run_id: str) -> Page:
             join((version_link(n, v) for n, v in versions), ", ") or Html('<span class="muted">no versions</span>'),
         ]
     )
+    study = study_pages.study_link(found)
     overview = pairs(
         {
             "run id": info["run_id"],
             "experiment": link(f"/ui/experiments/{exp['experiment_id']}", exp["name"]),
+            **({"tuning": study} if study else {}),
             "status": phase_pill(info["status"]),
             "started": when(info["start_time"]),
             "duration": duration(info["start_time"], info.get("end_time")),

@@ -69,3 +69,11 @@ def with_model(params: dict[str, Any], report: Any) -> tuple[float, Any]:
 
 def not_a_number(params: dict[str, Any], report: Any) -> Any:
     return "high"
+
+
+def cli_modules_loaded(params: dict[str, Any], report: Any) -> float:
+    """How many of cnai's CLI modules the worker has imported (none: a worker does not re-run the
+    driver's __main__, which under `cnai tune` is the CLI)."""
+    import sys
+
+    return float(sum(1 for name in sys.modules if name.startswith("cnai.cli")))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -126,6 +127,29 @@ def test_an_objective_that_cannot_be_imported_is_one_line(tmp_path: Path) -> Non
     assert "no_such_module_xyz" in missing
     no_function = _one_line_error(_cnai(tmp_path, "tune", f"{OBJECTIVES}:nope", "--space", space))
     assert "has no function 'nope'" in no_function
+
+
+def test_an_unreachable_tracking_server_stops_the_study_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    space = _space(tmp_path, {"x": {"type": "float", "low": 0, "high": 1}})
+    ran = _cnai(
+        tmp_path, "tune", objective("quadratic"), "--space", space, "--trials", "50", "--workers", "2",
+        "--pruner", "none", "--study", "nowhere", "--tracking-uri", f"http://127.0.0.1:{port}",
+    )  # fmt: skip
+    line = _one_line_error(ran)
+    assert "No tracking server answers" in line
+
+
+def test_workers_do_not_import_the_cli(tmp_path: Path) -> None:
+    space = _space(tmp_path, {"x": {"type": "int", "low": 0, "high": 3}})
+    done = _cnai(
+        tmp_path, "tune", objective("cli_modules_loaded"), "--space", space, "--trials", "4", "--workers", "2",
+        "--sampler", "grid", "--pruner", "none", "--study", "lean", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["best_value"] == 0.0
 
 
 def test_show_of_an_unknown_study_is_one_line(tmp_path: Path) -> None:

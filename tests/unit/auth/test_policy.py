@@ -63,6 +63,7 @@ def test_every_route_of_the_app_has_a_decision(tmp_path: Path) -> None:
         ("GET", "/", Role.READER),
         ("GET", "/ui/runs/abc", Role.READER),
         ("GET", "/ui/deployments/wine/replicas/primary-5001/log", Role.READER),
+        ("GET", "/ui/studies/abc", Role.READER),
         ("GET", "/nowhere", Role.READER),
         ("POST", "/nowhere", Role.EDITOR),  # fails closed: a write needs editor even where nothing answers
     ],

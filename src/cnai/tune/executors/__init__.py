@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import entry_points
 from typing import Any
 
 from cnai.errors import InvalidArgument
@@ -17,6 +16,8 @@ BUILTIN = {
 
 
 def available() -> dict[str, str]:
+    from importlib.metadata import entry_points  # here: workers import this package too, and need none
+
     found = {ep.name: ep.value for ep in entry_points(group="cnai.tune.executors")}
     return {**found, **BUILTIN}
 

@@ -50,9 +50,16 @@ class Task:
 class Executor(ABC):
     name = "base"
 
+    def launch(self, objective: str, workers: int) -> None:
+        """Begin starting the workers and return at once, so that the driver opens its study and
+        tracking store while they boot; ``start`` then waits for them. By default nothing happens
+        here and ``start`` does it all."""
+        return None
+
     @abstractmethod
     def start(self, objective: str, workers: int) -> None:
-        """Start the workers; each imports the objective once. Raise ObjectiveImportError if it cannot."""
+        """Start the workers (or finish what ``launch`` began) and wait until each has imported the
+        objective once. Raise ObjectiveImportError if it cannot."""
 
     @abstractmethod
     def idle(self) -> list[int]:
@@ -72,6 +79,11 @@ class Executor(ABC):
     @abstractmethod
     def worker(self, slot: int) -> str:
         """A name for the worker now in the slot, recorded on the trial's run."""
+
+    def stop(self) -> None:
+        """Ask the workers to exit once their trial is done, without waiting (``close`` waits): the
+        driver calls it as soon as no trial is left, and records the last results meanwhile."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...

@@ -4,12 +4,19 @@ Workers come from a forkserver: each is a fresh, small process (no copy of the d
 open stores) that imports the objective's module once, then runs every trial it is given. A worker
 that dies (killed, out of memory, a crash in native code) is noticed through its process sentinel,
 reported as ``Lost`` with its trial, and replaced; the driver decides about the retry.
+
+Start-up is most of what a short study pays, so: ``launch`` starts the workers without waiting
+(the driver opens its stores meanwhile), a worker imports only ``_local_worker`` and the objective,
+and it does not re-run the driver's ``__main__`` (see ``_no_main_in_children``).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -40,9 +47,13 @@ class LocalExecutor(Executor):
         self.objective = ""
         self.slots: list[_Slot] = []
 
-    def start(self, objective: str, workers: int) -> None:
+    def launch(self, objective: str, workers: int) -> None:
         self.objective = objective
         self.slots = [self._spawn() for _ in range(workers)]
+
+    def start(self, objective: str, workers: int) -> None:
+        if not self.slots:
+            self.launch(objective, workers)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not all(s.ready for s in self.slots):
             left = deadline - time.monotonic()
@@ -56,7 +67,8 @@ class LocalExecutor(Executor):
 
         parent, child = self.ctx.Pipe(duplex=True)
         process = self.ctx.Process(target=_local_worker.main, args=(child, self.objective), name="cnai-tune-worker")
-        process.start()
+        with _no_main_in_children():
+            process.start()
         child.close()
         return _Slot(process, parent)
 
@@ -120,12 +132,15 @@ class LocalExecutor(Executor):
             return [Finished(i, int(message[1]), message[2])]
         raise Unavailable(f"A worker sent an unknown message {kind!r}.")
 
-    def close(self) -> None:
+    def stop(self) -> None:
         for s in self.slots:
             try:
                 s.conn.send(("stop",))
             except (BrokenPipeError, ConnectionResetError, OSError):
                 pass
+
+    def close(self) -> None:
+        self.stop()
         deadline = time.monotonic() + 5
         for s in self.slots:
             s.process.join(max(0.0, deadline - time.monotonic()))
@@ -137,3 +152,27 @@ class LocalExecutor(Executor):
                 s.process.join()
             s.conn.close()
         self.slots = []
+
+
+@contextmanager
+def _no_main_in_children() -> Iterator[None]:
+    """Start a worker without multiprocessing re-running the driver's ``__main__`` in it.
+
+    multiprocessing imports the parent's main script (or module) in every spawned or forkserver
+    child so that functions pickled from it resolve there. A worker's target lives in this package
+    and its objective is imported by name, so that re-run only costs time: under ``cnai tune`` the
+    main script is the CLI, and importing it (typer, rich, every command) took about 0.5 s per
+    worker. A user's script that starts a study also stops being run a second time in each worker.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {key: main.__dict__[key] for key in ("__file__", "__spec__") if key in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)

@@ -44,7 +44,8 @@
   }
 
   // -- one chart: uPlot over aligned data ----------------------------------------------------------
-  // spec: {x: [...], series: [{label, values}], time: bool, log: bool, xLabel, yLabel, points: bool}
+  // spec: {x: [...], series: [{label, values, dash, pointsOnly}], time: bool, log: bool, xLabel, yLabel,
+  // points: bool}; a pointsOnly series is dots without a line (a study's trial values).
   function draw(el, spec) {
     el.textContent = "";
     var width = Math.max(260, el.clientWidth || 600);
@@ -59,7 +60,8 @@
         width: 1.5,
         dash: s.dash,
         spanGaps: true,
-        points: { show: spec.points || spec.x.length < 40, size: 5, fill: color },
+        paths: s.pointsOnly ? function () { return null; } : undefined,
+        points: { show: s.pointsOnly || spec.points || spec.x.length < 40, size: 5, fill: color },
         value: function (u, v) { return fmt(v); },
       });
       data.push(s.values.map(function (v) { return spec.log ? (num(v) !== null && v > 0 ? v : null) : num(v); }));
