@@ -154,7 +154,8 @@ async def test_an_unknown_model_is_a_404_in_openai_shape_and_never_reaches_a_rep
         assert response.status_code == 404
         error = response.json()["error"]
         assert (error["code"], error["param"], error["type"]) == ("model_not_found", "model", "invalid_request_error")
-        assert "'gpt-4'" in error["message"] and "chat" in error["message"]
+        assert "'gpt-4'" in error["message"]
+        assert "chat" in error["message"]
         assert not replica.started.is_set()
         assert router.stats["primary"].requests == 0
 
@@ -168,8 +169,8 @@ async def test_a_replica_that_dies_mid_stream_ends_it_with_an_error_event() -> N
             assert await anext(lines) == "data: 1"
             replica.go.set()
             rest = [line async for line in lines if line]
-        assert len(rest) == 1 and rest[0].startswith("data: ")
+        assert len(rest) == 1
+        assert rest[0].startswith("data: ")
         assert "stream broke" in orjson.loads(rest[0].removeprefix("data: "))["error"]["message"]
         assert "[DONE]" not in "".join(rest)
         assert (router.stats["primary"].requests, router.stats["primary"].errors) == (1, 1)
-
