@@ -149,7 +149,9 @@ def register_two_versions(url: str, gguf: Path) -> None:
     client.set_registered_model_alias("chat", "champion", "1")
 
 
-def test_registry_deployment_canary_promote_and_monitor_of_an_llm(plane: Plane, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registry_deployment_canary_promote_and_monitor_of_an_llm(
+    plane: Plane, monkeypatch: pytest.MonkeyPatch
+) -> None:
     openai = pytest.importorskip("openai")
     gguf = smollm_gguf()
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -178,7 +180,11 @@ def test_registry_deployment_canary_promote_and_monitor_of_an_llm(plane: Plane, 
     tokens = 0
     for _ in range(4):
         raw = client.chat.completions.with_raw_response.create(
-            model="chat", messages=MESSAGES, max_tokens=8, temperature=0, seed=1  # type: ignore[arg-type]
+            model="chat",
+            messages=MESSAGES,
+            max_tokens=8,
+            temperature=0,
+            seed=1,  # type: ignore[arg-type]
         )
         answer = raw.parse()
         assert answer.choices[0].message.content
@@ -241,7 +247,9 @@ def test_registry_deployment_canary_promote_and_monitor_of_an_llm(plane: Plane, 
     wait_for(promoted_and_alone, 120, "the promotion to roll out", plane)
     for _ in range(2):
         raw = client.chat.completions.with_raw_response.create(
-            model="chat", messages=MESSAGES, max_tokens=4  # type: ignore[arg-type]
+            model="chat",
+            messages=MESSAGES,
+            max_tokens=4,  # type: ignore[arg-type]
         )
         assert raw.headers["x-cnai-model-version"] == "2"
         assert raw.headers["x-cnai-target"] == "primary"
