@@ -140,13 +140,16 @@ def register_two_versions(url: str, gguf: Path) -> None:
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(url)
-    client = MlflowClient(url)
-    for description in ("SmolLM2-135M-Instruct Q4_1", "the same weights, a new version to canary"):
-        with mlflow.start_run():
-            mlflow.log_artifact(str(gguf), artifact_path="model")
-            version = mlflow.register_model(mlflow.get_artifact_uri("model"), "chat")
-        client.update_model_version("chat", version.version, description=description)
-    client.set_registered_model_alias("chat", "champion", "1")
+    try:
+        client = MlflowClient(url)
+        for description in ("SmolLM2-135M-Instruct Q4_1", "the same weights, a new version to canary"):
+            with mlflow.start_run():
+                mlflow.log_artifact(str(gguf), artifact_path="model")
+                version = mlflow.register_model(mlflow.get_artifact_uri("model"), "chat")
+            client.update_model_version("chat", version.version, description=description)
+        client.set_registered_model_alias("chat", "champion", "1")
+    finally:
+        mlflow.set_tracking_uri(None)
 
 
 def test_registry_deployment_canary_promote_and_monitor_of_an_llm(
