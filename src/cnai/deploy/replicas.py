@@ -57,7 +57,10 @@ class ReplicaTemplate:
 
     @property
     def revision(self) -> str:
-        return hashlib.sha1(repr(sorted(asdict(self).items())).encode()).hexdigest()[:10]
+        fields = asdict(self)
+        if not fields["llm_options"]:  # absent before LLM options existed: the same revision as then
+            del fields["llm_options"]
+        return hashlib.sha1(repr(sorted(fields.items())).encode()).hexdigest()[:10]
 
     def args(self, host: str, port: int) -> list[str]:
         out = ["serve", f"{self.served_name}={self.model_uri}", "--host", host, "--port", str(port)]
