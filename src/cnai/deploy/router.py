@@ -267,8 +267,11 @@ class Router:
             if isinstance(content, StreamedBody):
                 assert finish is not None
                 await send({"type": "http.response.start", "status": status, "headers": headers})
-                status = await self._relay(content, send, gone)
-                finish(status >= 500)
+                status = 500  # unless the relay ends: a router stopping mid-stream still frees the replica
+                try:
+                    status = await self._relay(content, send, gone)
+                finally:
+                    finish(status >= 500)
             else:
                 await _send(send, status, headers, content)
             self._observe(target, status, self._clock() - started)
