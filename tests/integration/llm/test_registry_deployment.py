@@ -63,7 +63,7 @@ class Plane:
     def cnai(self, *args: str, stdin: str | None = None) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "cnai.cli.main", *args, "--tracking-uri", self.url],
-            env=self.env,
+            env={**self.env, "COLUMNS": "200"},  # rich wraps tables to the terminal's width
             input=stdin,
             capture_output=True,
             text=True,
@@ -237,6 +237,9 @@ def test_registry_deployment_canary_promote_and_monitor_of_an_llm(
     assert window["breached"] is False
     monitor = plane.resource("Monitor", "chat-slo")["status"]
     assert monitor["lastWindow"]["service"]["totalTokens"] == tokens
+    header, row = plane.cnai("get", "monitors").splitlines()[:2]
+    assert "LAST ERROR RATE" in header
+    assert row.split()[:6] == ["chat-slo", "Ready", "1", "0", "-", "0.0%"]  # drift: - (no reference)
 
     # Promote: the alias moves to version 2, whose canary replica becomes the primary.
     promoted = plane.cnai("promote", "chat")
