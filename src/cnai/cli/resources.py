@@ -143,9 +143,17 @@ def _deployment_canary(status: dict[str, Any], spec: dict[str, Any]) -> str:
 
 
 def _monitor_drift(status: dict[str, Any], spec: dict[str, Any]) -> str:
+    if spec.get("reference") is None:
+        return "-"  # a service-only monitor: nothing is compared for drift
     last = status.get("lastWindow") or {}
     share = last.get("driftShare")
     return "-" if share is None else f"{share:.2f}" + (" drift" if last.get("datasetDrift") else "")
+
+
+def _monitor_error_rate(status: dict[str, Any], spec: dict[str, Any]) -> str:
+    service = (status.get("lastWindow") or {}).get("service") or {}
+    rate = service.get("errorRate")
+    return "-" if rate is None else f"{rate:.1%}"
 
 
 # Columns `cnai get` shows per kind, between STATUS and GENERATION: what kubectl users look for.
@@ -160,6 +168,7 @@ _COLUMNS: dict[str, dict[str, Callable[[dict[str, Any], dict[str, Any]], str]]] 
         "WINDOWS": lambda status, spec: str(status.get("windows", 0)),
         "BREACHES": lambda status, spec: str(status.get("breaches", 0)),
         "LAST DRIFT SHARE": _monitor_drift,
+        "LAST ERROR RATE": _monitor_error_rate,
     },
 }
 

@@ -67,6 +67,11 @@ def serve(
     llm_threads: int = typer.Option(
         None, min=0, help="CPU threads per LLM decode step. [default: 0, half the cores, as llama.cpp]"
     ),
+    llm_capture_content: bool = typer.Option(
+        None,
+        "--llm-capture-content",
+        help="Log prompts and completions in inference events (for content monitors). [default: off]",
+    ),
     auth_token: str = typer.Option(
         None,
         help="Require this bearer token (or basic-auth password) on every route but health. [env: CNAI_SERVE_AUTH_TOKEN]",
@@ -118,6 +123,7 @@ def serve(
         "llm_context": llm_context,
         "llm_max_waiting": llm_max_waiting,
         "llm_threads": llm_threads,
+        "llm_capture_content": llm_capture_content,
         "auth_token": auth_token,
         "insecure": insecure,
         "allowed_hosts": allowed_hosts,

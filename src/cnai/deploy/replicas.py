@@ -73,10 +73,14 @@ class ReplicaTemplate:
     max_batch_size: int | None = None
     max_batch_delay_ms: float | None = None
     max_memory: str | None = None
+    llm_options: tuple[tuple[str, int], ...] = ()  # (cnai serve flag, value) for a GGUF model
 
     @property
     def revision(self) -> str:
-        return hashlib.sha1(repr(sorted(asdict(self).items())).encode()).hexdigest()[:10]
+        fields = asdict(self)
+        if not fields["llm_options"]:  # absent before LLM options existed: the same revision as then
+            del fields["llm_options"]
+        return hashlib.sha1(repr(sorted(fields.items())).encode()).hexdigest()[:10]
 
     def args(self, host: str, port: int) -> list[str]:
         out = ["serve", f"{self.served_name}={self.model_uri}", "--host", host, "--port", str(port)]
@@ -86,6 +90,8 @@ class ReplicaTemplate:
             out += ["--max-batch-delay-ms", str(self.max_batch_delay_ms)]
         if self.max_memory is not None:
             out += ["--max-memory", self.max_memory]
+        for flag, value in self.llm_options:
+            out += [flag, str(value)]
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +100,8 @@ class ReplicaTemplate:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReplicaTemplate:
         fields: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__}
+        # JSON gave lists back; a record written before llm_options existed has none.
+        fields["llm_options"] = tuple((str(f), int(v)) for f, v in fields.get("llm_options") or ())
         return cls(**fields)
 
 
@@ -119,7 +127,7 @@ class Replica:
         self.state = STARTING
         self.ready_at: float | None = None
         self.error: str | None = None
-        self.backend = Backend(self.id, host, port)
+        self.backend = Backend(self.id, host, port, template.version)
         self._proc = proc  # None when adopted: not our child, watched by pid
         self.task: asyncio.Task[None] | None = None
 

@@ -21,10 +21,25 @@ What it does per request, in order:
    latencies (:mod:`cnai.deploy.stats`) for the autoscaler and canary judge, and Prometheus series.
 
 Any path is forwarded (OIP ``/v2/...``, ``/invocations``, ``/ping``...), with the body read whole
-first: inference bodies are bounded and a retry needs them. The router runs in the controller's
-event loop, served by uvicorn's httptools protocol on a socket the controller binds (see
-:class:`RouterServer`), and forwards over keep-alive connections per replica
-(:mod:`cnai.deploy.upstream`, which says why not httpx).
+first: inference bodies are bounded and a retry needs them.
+
+OpenAI routes (``/v1/...``, an LLM or embedding deployment) get three things more:
+
+- **By model**: a POST whose JSON names a ``model`` this deployment does not serve is answered
+  here with OpenAI's 404 (``model_not_found``) rather than sent to a replica. Primary and canary
+  serve the same name, so the split stays the router's choice, not the client's.
+- **Streaming**: a ``text/event-stream`` answer is relayed piece by piece as the replica writes
+  it, never buffered (:class:`~cnai.deploy.upstream.StreamedBody`); the replica and its target
+  count as busy until the stream ends, and a replica that dies mid-stream ends the client's
+  stream with an error event (never a clean end that would pass for a complete answer).
+- **Disconnects**: a client that goes away (before or during the answer) closes the router's
+  connection to the replica, which cancels the generation there and frees its slot.
+
+Errors on ``/v1`` paths are in OpenAI's shape; elsewhere ``{"error": "..."}`` as OIP.
+
+The router runs in the controller's event loop, served by uvicorn's httptools protocol on a socket
+the controller binds (see :class:`RouterServer`), and forwards over keep-alive connections per
+replica (:mod:`cnai.deploy.upstream`, which says why not httpx).
 """
 
 from __future__ import annotations
@@ -42,7 +57,7 @@ import uvicorn
 
 from cnai.deploy.metrics import DeployMetrics
 from cnai.deploy.stats import TargetStats
-from cnai.deploy.upstream import UpstreamError, UpstreamPool
+from cnai.deploy.upstream import StreamedBody, UpstreamError, UpstreamPool
 from cnai.errors import Unavailable
 from cnai.http_transport import TransportLimits, http_protocol
 
@@ -65,8 +80,9 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 class Backend:
     """One ready replica as the router sees it; ``outstanding`` is what the controller drains on."""
 
-    def __init__(self, id: str, host: str, port: int) -> None:
+    def __init__(self, id: str, host: str, port: int, version: str = "") -> None:
         self.id, self.host, self.port = id, host, port
+        self.version = version  # the model version it serves, sent back as x-cnai-model-version
         self.outstanding = 0
         self.suspect_until = 0.0
         self.pool = UpstreamPool(host, port)
@@ -130,6 +146,9 @@ class Router:
         self._rr = 0
         self._request_timeout_s = request_timeout_s
         self._series: dict[tuple[str, str], Any] = {}
+        # The names clients may put in an OpenAI request's ``model`` field (set by the runner);
+        # empty: not checked here.
+        self.models: frozenset[str] = frozenset()
 
     # ---- driven by the controller -------------------------------------------------------------
     def set_backends(self, primary: Sequence[Backend], canary: Sequence[Backend], canary_percent: float) -> None:
@@ -215,17 +234,100 @@ class Router:
             return
         if scope["type"] != "http":
             return
+        openai = scope["path"].startswith("/v1/")
         body = await _read_body(receive)
         if body is None:
-            await _answer(send, 413, {"error": f"Request body exceeds {MAX_BODY_BYTES} bytes"})
+            _, headers, content, _ = _error(413, f"Request body exceeds {MAX_BODY_BYTES} bytes", PRIMARY, openai)
+            await _send(send, 413, headers, content)
             return
         started = self._clock()
-        status, headers, content, target = await self._forward(scope, body)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        if openai:
+            await self._openai(scope, body, receive, send, started)
+            return
+        status, headers, answer, target, _ = await self._forward(scope, body)
+        assert isinstance(answer, bytes)  # only OpenAI routes stream
+        await _send(send, status, headers, answer)
         self._observe(target, status, self._clock() - started)
 
-    async def _forward(self, scope: Scope, body: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes, str]:
+    async def _openai(self, scope: Scope, body: bytes, receive: Receive, send: Send, started: float) -> None:
+        unknown = self._unknown_model(scope, body)
+        if unknown is not None:
+            served = ", ".join(sorted(self.models))
+            message = f"The model {unknown!r} is not served by deployment {self.deployment} (it serves {served})"
+            doc = {"error": {"message": message, "type": "invalid_request_error", "param": "model",
+                             "code": "model_not_found"}}  # fmt: skip
+            await _send(send, 404, _JSON, orjson.dumps(doc))
+            return
+        gone: asyncio.Future[None] = asyncio.ensure_future(_disconnected(receive))
+        try:
+            status, headers, content, target, finish = await self._forward(scope, body, gone)
+            if status == CLIENT_GONE:
+                self._observe(target, status, self._clock() - started)
+                return
+            if isinstance(content, StreamedBody):
+                assert finish is not None
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                status = 500  # unless the relay ends: a router stopping mid-stream still frees the replica
+                try:
+                    status = await self._relay(content, send, gone)
+                finally:
+                    finish(status >= 500)
+            else:
+                await _send(send, status, headers, content)
+            self._observe(target, status, self._clock() - started)
+        finally:
+            gone.cancel()
+
+    def _unknown_model(self, scope: Scope, body: bytes) -> str | None:
+        """The ``model`` a POST names when this deployment does not serve it (else None; a body
+        that is not JSON goes on to the replica, which answers OpenAI's 400)."""
+        if scope["method"] != "POST" or not self.models or not body:
+            return None
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        model = doc.get("model") if isinstance(doc, dict) else None
+        return model if isinstance(model, str) and model not in self.models else None
+
+    async def _relay(self, stream: StreamedBody, send: Send, gone: asyncio.Future[None]) -> int:
+        """Send a streamed answer on as it arrives; the status it ended with (499: the client left)."""
+
+        def client_left(_: object) -> None:
+            stream.close()  # the connection to the replica closes: the loop below ends, the replica cancels
+
+        gone.add_done_callback(client_left)
+        last = b""
+        try:
+            async for piece in stream:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+                last = piece
+        except UpstreamError as exc:
+            if gone.done():
+                return CLIENT_GONE
+            # Headers are out: end with an error event, never a clean end that looks complete.
+            event = {"error": {"message": f"the replica's stream broke: {exc}", "type": "server_error",
+                               "param": None, "code": None}}  # fmt: skip
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(event) + b"\n\n"})
+            return 502
+        finally:
+            gone.remove_done_callback(client_left)
+            stream.close()
+        if gone.done():
+            return CLIENT_GONE
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        # A replica whose generation failed mid-stream ends it with an error event and no [DONE]
+        # (its own status was 500): counted as a failure for the canary judge and the metrics.
+        return 200 if last.rstrip().endswith(b"[DONE]") else 500
+
+    async def _forward(
+        self, scope: Scope, body: bytes, gone: asyncio.Future[None] | None = None
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes | StreamedBody, str, Callable[[bool], None] | None]:
+        """The replica's answer. With ``gone`` (OpenAI routes), an SSE answer comes back as a stream
+        with a ``finish(failed)`` to call when it ends, and a client that leaves first gives status
+        ``CLIENT_GONE`` (the request to the replica is abandoned, its connection closed)."""
+        openai = gone is not None
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
         target_path = path + b"?" + query if query else path
@@ -244,14 +346,18 @@ class Router:
             stats.begin()
             backend.outstanding += 1
             t0 = self._clock()
+            streamed = False
             try:
-                status, out, content = await backend.pool.request(
-                    method, target_path, headers, body, self._request_timeout_s
-                )
+                call = backend.pool.exchange(method, target_path, headers, body, self._request_timeout_s, stream=openai)
+                status, out, content = await (call if gone is None else _unless_gone(call, gone))
+                streamed = isinstance(content, StreamedBody)
+            except _Gone:
+                stats.cancel()
+                return CLIENT_GONE, [], b"", target, None
             except UpstreamError as exc:
                 if not exc.retryable:  # a timeout: the replica may still be working on it
                     stats.end(self._clock() - t0, failed=True)
-                    return _error(504, f"replica {backend.id} did not answer: {exc}", target)
+                    return (*_error(504, f"replica {backend.id} did not answer: {exc}", target, openai), None)
                 stats.cancel()
                 backend.suspect_until = self._clock() + SUSPECT_FOR_S
                 tried.add(backend)
@@ -260,15 +366,21 @@ class Router:
                     self._metrics.retries.labels(self.deployment).inc()
                 continue
             finally:
-                backend.outstanding -= 1
-            stats.end(self._clock() - t0, failed=status >= 500)
+                if not streamed:
+                    backend.outstanding -= 1
             out = [(k, v) for k, v in out if k.lower() not in _HOP_BY_HOP]
+            out.append((b"x-cnai-target", target.encode()))
+            if backend.version:
+                out.append((b"x-cnai-model-version", backend.version.encode()))
+            if streamed:
+                return status, out, content, target, _finisher(stats, backend, t0, self._clock)
+            stats.end(self._clock() - t0, failed=status >= 500)
+            assert isinstance(content, bytes)
             if scope["method"] == "HEAD":
                 content = b""
             out.append((b"content-length", str(len(content)).encode()))
-            out.append((b"x-cnai-target", target.encode()))
-            return status, out, content, target
-        return _error(503, f"Deployment {self.deployment} is unavailable: {last_error}", target)
+            return status, out, content, target, None
+        return (*_error(503, f"Deployment {self.deployment} is unavailable: {last_error}", target, openai), None)
 
     def _observe(self, target: str, status: int, seconds: float) -> None:
         if self._metrics is None:
@@ -282,17 +394,64 @@ class Router:
             self._metrics.latency.labels(self.deployment, target).observe(seconds)
 
 
-def _error(status: int, message: str, target: str) -> tuple[int, list[tuple[bytes, bytes]], bytes, str]:
-    body = orjson.dumps({"error": message})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    return status, headers, body, target
+_JSON = [(b"content-type", b"application/json")]
+CLIENT_GONE = 499  # nginx's code for "the client closed the connection before the answer"
 
 
-async def _answer(send: Send, status: int, doc: dict[str, Any]) -> None:
+def _error(
+    status: int, message: str, target: str, openai: bool = False
+) -> tuple[int, list[tuple[bytes, bytes]], bytes, str]:
+    if openai:
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        doc: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    else:
+        doc = {"error": message}
     body = orjson.dumps(doc)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return status, [*_JSON, (b"content-length", str(len(body)).encode())], body, target
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _finisher(stats: TargetStats, backend: Backend, t0: float, clock: Callable[[], float]) -> Callable[[bool], None]:
+    """What ends a streamed request's bookkeeping: its latency is the whole stream's."""
+
+    def finish(failed: bool) -> None:
+        backend.outstanding -= 1
+        stats.end(clock() - t0, failed=failed)
+
+    return finish
+
+
+class _Gone(Exception):
+    """The client disconnected before the replica's answer came."""
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Returns when the client has gone (the body has been read: nothing else can arrive)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_gone(call: Awaitable[Any], gone: asyncio.Future[None]) -> Any:
+    """``await call``, abandoned (cancelled, raising :class:`_Gone`) when ``gone`` completes first."""
+    task = asyncio.ensure_future(call)
+
+    def abandon(_: object) -> None:
+        task.cancel()
+
+    gone.add_done_callback(abandon)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if gone.done() and (current is None or not current.cancelling()):
+            raise _Gone from None
+        raise
+    finally:
+        gone.remove_done_callback(abandon)
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -38,7 +38,7 @@ from cnai.deploy.metrics import DeployMetrics
 from cnai.deploy.replicas import FAILED, READY, STARTING, STOPPED, Launcher, Replica, ReplicaTemplate, kill_recorded
 from cnai.deploy.resolver import VersionResolver
 from cnai.deploy.router import CANARY, PRIMARY, Router, RouterServer
-from cnai.deploy.specs import KIND, DeploymentSpec, parse_deployment_spec
+from cnai.deploy.specs import KIND, DeploymentSpec, llm_flags, parse_deployment_spec
 from cnai.deploy.traffic import TrafficHistory
 from cnai.errors import CnaiError
 from cnai.resources import Resource, ResourceStore
@@ -210,6 +210,7 @@ class DeploymentRunner:
         self._converge(self.pools[PRIMARY], primary_t, decision.desired, now)
         self._converge(self.pools[CANARY], canary_t, canary_count, now)
         percent = spec.canary.percent if spec.canary is not None else 0.0
+        self.router.models = frozenset({spec.served_name or self.name})  # what OpenAI requests may name
         self.router.set_backends(
             [r.backend for r in self.pools[PRIMARY].ready()], [r.backend for r in self.pools[CANARY].ready()], percent
         )
@@ -250,6 +251,7 @@ class DeploymentRunner:
             max_batch_size=spec.batching.max_batch_size,
             max_batch_delay_ms=spec.batching.max_batch_delay_ms,
             max_memory=spec.resources.model_budget,  # limits.memory bounds the models when maxMemory is unset
+            llm_options=llm_flags(spec),
         )
         self._templates[role] = template
         return template

@@ -8,6 +8,7 @@
       replicas: {min: 0, max: 4}          # min 0: scale to zero when idle
       autoscaling: {targetConcurrency: 10}
       canary: {model: models:/wine/7, percent: 20, maxErrorRate: 0.05}
+      llm: {slots: 4, context: 2048}      # a GGUF model: sequences decoded together, tokens per sequence
       resources:                          # Kubernetes form; the local runner uses limits.memory
         requests: {cpu: 500m, memory: 1Gi}
         limits: {memory: 2Gi, nvidia.com/gpu: 1}
@@ -98,6 +99,16 @@ class Batching(_Part):
     max_batch_delay_ms: float | None = Field(default=None, ge=0)
 
 
+class LLM(_Part):
+    """How each replica runs a GGUF model (``cnai serve --llm-*``); unset: ``cnai serve``'s defaults.
+    Ignored for other models."""
+
+    slots: int | None = Field(default=None, ge=1, le=256, description="Sequences decoded together.")
+    context: int | None = Field(default=None, ge=64, le=1 << 20, description="Tokens per sequence.")
+    max_waiting: int | None = Field(default=None, ge=0, le=100_000, description="Queued beyond the slots.")
+    threads: int | None = Field(default=None, ge=0, le=1024, description="CPU threads per decode; 0: auto.")
+
+
 class Resources(_Part):
     """Compute per replica, in Kubernetes' own form, plus cnai's loaded-model budget.
 
@@ -150,6 +161,7 @@ class DeploymentSpec(_Part):
     autoscaling: Autoscaling = Field(default_factory=Autoscaling)
     canary: Canary | None = None
     batching: Batching = Field(default_factory=Batching)
+    llm: LLM = Field(default_factory=LLM)
     resources: Resources = Field(default_factory=Resources)
     # Not a privileged port (< 1024: sshd, a web server); the control plane's own port is refused
     # by admission (cnai.deploy.admission), which knows it.
@@ -171,6 +183,18 @@ class DeploymentSpec(_Part):
         if self.replicas.min == 0 and self.autoscaling.scale_to_zero_after_seconds is None:
             self.autoscaling.scale_to_zero_after_seconds = DEFAULT_SCALE_TO_ZERO_AFTER_S
         return self
+
+
+def llm_flags(spec: DeploymentSpec) -> tuple[tuple[str, int], ...]:
+    """The ``cnai serve`` flags for the spec's ``llm`` options that are set."""
+    options = spec.llm
+    given = (
+        ("--llm-slots", options.slots),
+        ("--llm-context", options.context),
+        ("--llm-max-waiting", options.max_waiting),
+        ("--llm-threads", options.threads),
+    )
+    return tuple((flag, value) for flag, value in given if value is not None)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -22,6 +22,7 @@ id. Bodies are ``{"error": "..."}`` as OIP specifies;
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -44,7 +45,7 @@ from cnai.serving.openai_app import LLMOptions, OpenAIRoutes, is_generative
 from cnai.serving.predictor import BadModelOutput, PredictTimeout
 from cnai.serving.protocol.codec import decode_request, encode_response, tensor_from_array
 from cnai.serving.repository import LoadedModel, ModelRepository
-from cnai.serving.resolve import parse_model_arg
+from cnai.serving.resolve import fetch_generative, is_registry_uri, parse_model_arg
 from cnai.serving.settings import ServeSettings
 
 log = logging.getLogger("cnai.serving")
@@ -102,7 +103,11 @@ class ServingApp:
             generative,
             self.metrics.llm,
             options=LLMOptions(
-                settings.llm_slots, settings.llm_context, settings.llm_max_waiting, settings.llm_threads
+                settings.llm_slots,
+                settings.llm_context,
+                settings.llm_max_waiting,
+                settings.llm_threads,
+                settings.llm_capture_content,
             ),
             tracer=self._tracer,
         )
@@ -121,10 +126,28 @@ class ServingApp:
             )
         if self.inference_logger is not None:
             await self.inference_logger.start()
+        self.openai.inference_logger = self.inference_logger
+        if not self.settings.lazy:
+            await self._claim_generative()
         await self.repository.start()
         await self.openai.start()
         _freeze_heap()
         self.ready = True
+
+    async def _claim_generative(self) -> None:
+        """Registry versions holding a GGUF or sentence-transformers model go to the OpenAI routes,
+        served under the same name with their version (a version's kind shows once its files are
+        downloaded; the repository would download them at its start anyway)."""
+        for name, entry in list(self.repository.entries.items()):
+            if not is_registry_uri(entry.spec.uri):
+                continue
+            cache = self.settings.home / "serving-cache"
+            found = await asyncio.to_thread(fetch_generative, entry.spec, self.settings.tracking_uri, cache)
+            if found is not None:
+                spec, version = found
+                del self.repository.entries[name]  # not loaded yet: nothing else holds it
+                self.openai.add(spec, version)
+                log.info("%s (%s, version %s) is served on the OpenAI routes", name, entry.spec.uri, version)
 
     async def shutdown(self) -> None:
         self.ready = False

@@ -8,6 +8,11 @@ counted). A background task turns queued tuples into
 batches with ``produce_many``; a bus error drops that batch (counted, logged once per minute)
 rather than stopping the log. Arrays handed to ``record()`` are never mutated afterwards, so the
 references stay valid.
+
+``record_request()`` logs a request of the OpenAI routes (an LLM or embedding call): one event per
+request, failures included, whose data carries ``status``, ``latency_ms``, ``usage`` (prompt and
+completion tokens), ``ttft_ms`` and ``finish_reason``; ``inputs``/``outputs`` are empty unless
+the server captures message content.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ class InferenceLogger:
         self.sample_rate = sample_rate
         self.source = source
         self._rng = rng
-        self._pending: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._pending: collections.deque[tuple[Any, ...] | dict[str, Any]] = collections.deque()
         self._queue_size = queue_size
         self._ready = asyncio.Event()  # set when the buffer goes from empty to not empty
         self._closing = False
@@ -108,6 +113,19 @@ class InferenceLogger:
         if len(pending) == 1:  # the drain task may be waiting for a first event
             self._ready.set()
 
+    def record_request(self, data: dict[str, Any]) -> None:
+        """One request-level event; ``data`` is its payload without the timestamp (added here)."""
+        if self.sample_rate < 1.0 and self._rng() >= self.sample_rate:
+            return
+        pending = self._pending
+        if len(pending) >= self._queue_size:
+            self.metrics.log_dropped.inc()
+            return
+        data["timestamp_ms"] = time.time_ns() // 1_000_000
+        pending.append(data)
+        if len(pending) == 1:
+            self._ready.set()
+
     async def _drain(self) -> None:
         pending = self._pending
         while True:
@@ -143,20 +161,12 @@ class InferenceLogger:
             self._time_prefix = format_time(second * 1000)[:-4]  # "...T12:00:00" without ".000Z"
         return f"{self._time_prefix}{ms:03d}Z"
 
-    def _encode(self, item: tuple[Any, ...]) -> tuple[bytes, bytes]:
-        model, version, request_id, protocol, inputs, columns, outputs, latency_s, ts = item
-        # The envelope is built here rather than with make_event(): every attribute is ours and
-        # valid by construction, and skipping the per-event validation halves the log's CPU cost.
-        # tests/integration/serving checks the events decode with cnai.events.decode().
-        event = {
-            "specversion": SPEC_VERSION,
-            "id": new_id(),
-            "source": self.source,
-            "type": INFERENCE_EVENT_TYPE,
-            "time": self._time(ts),
-            "subject": model,
-            "datacontenttype": "application/json",
-            "data": {
+    def _encode(self, item: tuple[Any, ...] | dict[str, Any]) -> tuple[bytes, bytes]:
+        if isinstance(item, dict):  # record_request(): the payload is ready
+            data = item
+        else:
+            model, version, request_id, protocol, inputs, columns, outputs, latency_s, ts = item
+            data = {
                 "model": model,
                 "version": version,
                 "request_id": request_id,
@@ -165,7 +175,20 @@ class InferenceLogger:
                 "outputs": {k: _jsonable(v) for k, v in outputs.items()},
                 "latency_ms": round(latency_s * 1000, 3),
                 "timestamp_ms": ts,
-            },
+            }
+        model = data["model"]
+        # The envelope is built here rather than with make_event(): every attribute is ours and
+        # valid by construction, and skipping the per-event validation halves the log's CPU cost.
+        # tests/integration/serving checks the events decode with cnai.events.decode().
+        event = {
+            "specversion": SPEC_VERSION,
+            "id": new_id(),
+            "source": self.source,
+            "type": INFERENCE_EVENT_TYPE,
+            "time": self._time(data["timestamp_ms"]),
+            "subject": model,
+            "datacontenttype": "application/json",
+            "data": data,
         }
         return model.encode(), orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY)
 

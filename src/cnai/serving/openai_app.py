@@ -7,6 +7,12 @@ Origin checks apply to every ``/v1`` route). Streams are Server-Sent Events endi
 the usage. A client that disconnects (streaming or not) cancels its generation and frees its slot.
 An answer with status 200 is always complete: a generation that fails before its first byte is an
 error status, and one that fails mid-stream ends with an error event and no ``[DONE]``.
+
+Every request naming a served model becomes an inference event (``io.cnai.inference.v1``,
+``protocol: openai``) with its status, latency, time to first token, token counts and finish
+reason, failures included, so a ``kind: Monitor`` can watch error rate, latency and token use.
+Message content (prompt, completion, embedding inputs) is in the event only when content capture
+is on (``--llm-capture-content``), as the GenAI conventions ask of spans too.
 """
 
 from __future__ import annotations
@@ -16,16 +22,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cnai.errors import CnaiError, InvalidArgument, Unavailable
+from cnai.serving.generative import generative_path, is_llm
 from cnai.serving.ids import new_id
+from cnai.serving.inference_log import InferenceLogger
 from cnai.serving.metrics import LLMMetrics
 from cnai.serving.protocol import openai as oa
-from cnai.serving.resolve import ModelSpec
-from cnai.serving.runtimes.embeddings import SentenceEmbedder, is_sentence_transformers_dir
+from cnai.serving.resolve import LOCAL_VERSION, ModelSpec
+from cnai.serving.runtimes.embeddings import SentenceEmbedder
 from cnai.serving.runtimes.llm import (
     ContextExceeded,
     Failed,
@@ -34,7 +43,6 @@ from cnai.serving.runtimes.llm import (
     LlamaEngine,
     QueueFull,
     SamplingParams,
-    is_gguf,
 )
 
 log = logging.getLogger("cnai.serving")
@@ -50,11 +58,13 @@ _DISCONNECTED = Failed("client disconnected")
 
 def is_generative(uri: str) -> bool:
     """Whether ``cnai serve`` hands this MODEL argument to the OpenAI routes (a GGUF file or a
-    sentence-transformers directory) rather than to the MLflow model repository."""
-    path = Path(uri.removeprefix("file://")).expanduser()
-    if path.is_file():
-        return is_gguf(path)
-    return is_sentence_transformers_dir(path) and not (path / "MLmodel").is_file()
+    sentence-transformers model, see :mod:`cnai.serving.generative`) rather than to the MLflow
+    model repository. Registry URIs are decided once their files are downloaded."""
+    return generative_path(_local(uri)) is not None
+
+
+def _local(uri: str) -> Path:
+    return Path(uri.removeprefix("file://")).expanduser()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,25 @@ class LLMOptions:
     ctx_per_slot: int = 2048
     max_waiting: int = 32
     threads: int = 0
+    capture_content: bool = False  # message content in inference events
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """What one request's inference event reports beyond status and latency, filled in as it runs."""
+
+    stream: bool = False
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    ttft_s: float | None = None
+    finish_reason: str | None = None
+    inputs: dict[str, list[Any]] = field(default_factory=dict)  # content: only with capture on
+    parts: list[str] | None = None  # the completion's text pieces, collected only with capture on
+
+
+# The request being answered, for the helpers deep in a generation that learn its token counts:
+# one ASGI call is one task, so a context variable follows it without threading it through.
+_OUTCOME: ContextVar[_Outcome | None] = ContextVar("cnai_openai_outcome", default=None)
 
 
 class _ChatTemplate:
@@ -95,7 +124,14 @@ class OpenAIRoutes:
         self.llms: dict[str, LlamaEngine] = {}
         self.templates: dict[str, _ChatTemplate | None] = {}
         self.embedders: dict[str, SentenceEmbedder] = {}
+        self.versions: dict[str, str] = {s.name: LOCAL_VERSION for s in specs}
+        self.inference_logger: InferenceLogger | None = None  # set by the server once its log is started
         self.created = oa.now()
+
+    def add(self, spec: ModelSpec, version: str) -> None:
+        """Serve one more model (a registry version found to be generative once downloaded); before start()."""
+        self.specs.append(spec)
+        self.versions[spec.name] = version
 
     @property
     def names(self) -> list[str]:
@@ -112,8 +148,8 @@ class OpenAIRoutes:
                 raise Unavailable(f"Model {spec.name!r} failed to load from {spec.uri}: {exc}") from exc
 
     def _load(self, spec: ModelSpec) -> None:
-        path = Path(spec.uri.removeprefix("file://")).expanduser()
-        if path.is_file():
+        path = generative_path(_local(spec.uri)) or _local(spec.uri)
+        if is_llm(path):
             try:
                 import llama_cpp  # noqa: F401
             except ImportError:
@@ -138,7 +174,7 @@ class OpenAIRoutes:
             self.embedders[spec.name] = SentenceEmbedder(
                 path, on_batch=self.metrics.embedding_batch.labels(spec.name).observe
             )
-        log.info("loaded %s as %s", spec.name, "an LLM" if path.is_file() else "an embedding model")
+        log.info("loaded %s as %s", spec.name, "an LLM" if is_llm(path) else "an embedding model")
 
     async def close(self) -> None:
         for engine in self.llms.values():
@@ -151,6 +187,8 @@ class OpenAIRoutes:
         start = time.perf_counter()
         path, method = scope["path"].rstrip("/"), scope["method"]
         op, model, status = "other", "", 500
+        outcome = _Outcome(parts=[] if self.options.capture_content else None)
+        token = _OUTCOME.set(outcome)
         try:
             if path == "/v1/models":
                 _allow(method, "GET")
@@ -173,6 +211,8 @@ class OpenAIRoutes:
                 raise oa.OpenAIError(404, f"No route {method} {path}", code="not_found")
             _allow(method, "POST")
             doc = oa.parse_json(await _read_body(receive))
+            named = doc.get("model")
+            model = named if isinstance(named, str) else ""  # known before validation: its 400s are counted too
             if op == "embeddings":
                 req = oa.parse_embeddings(doc)
                 model = req.model
@@ -190,10 +230,42 @@ class OpenAIRoutes:
             log.error("OpenAI request to %s failed: %s", path, exc, exc_info=exc)
             await _send(send, 500, oa.error_body(f"{type(exc).__name__}: {exc}", "server_error"))
         finally:
+            _OUTCOME.reset(token)
             if model and (model in self.llms or model in self.embedders):
+                seconds = time.perf_counter() - start
                 self.metrics.requests.labels(model, op, str(status)).inc()
                 if status < 400:
-                    self.metrics.duration.labels(model, op).observe(time.perf_counter() - start)
+                    self.metrics.duration.labels(model, op).observe(seconds)
+                if self.inference_logger is not None:
+                    self._log_event(model, op, status, seconds, scope, outcome)
+
+    def _log_event(self, model: str, op: str, status: int, seconds: float, scope: Scope, o: _Outcome) -> None:
+        """The request's inference event: never message content unless capture is on."""
+        assert self.inference_logger is not None
+        request_id = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
+        data: dict[str, Any] = {
+            "model": model,
+            "version": self.versions.get(model, LOCAL_VERSION),
+            "request_id": request_id or new_id(),
+            "protocol": "openai",
+            "operation": op,
+            "status": status,
+            "latency_ms": round(seconds * 1000, 3),
+            "stream": o.stream,
+            "inputs": o.inputs,
+            "outputs": {"completion": ["".join(o.parts)]} if o.parts and o.completion_tokens is not None else {},
+        }
+        if o.prompt_tokens is not None:
+            usage = {"prompt_tokens": o.prompt_tokens}
+            if o.completion_tokens is not None:
+                usage["completion_tokens"] = o.completion_tokens
+            usage["total_tokens"] = o.prompt_tokens + (o.completion_tokens or 0)
+            data["usage"] = usage
+        if o.ttft_s is not None:
+            data["ttft_ms"] = round(o.ttft_s * 1000, 3)
+        if o.finish_reason is not None:
+            data["finish_reason"] = o.finish_reason
+        self.inference_logger.record_request(data)
 
     def _card(self, name: str) -> dict[str, Any]:
         return oa.model_card(name, self.created, "embeddings" if name in self.embedders else "llm")
@@ -208,6 +280,12 @@ class OpenAIRoutes:
                 raise oa.bad(f"{req.model!r} is an embedding model: use /v1/embeddings", "model", "model_not_supported")
             raise _not_found(req.model)
         chat = op == "chat"
+        outcome = _OUTCOME.get()
+        if outcome is not None:
+            outcome.stream = req.stream
+            if self.options.capture_content:
+                text = req.prompt if req.messages is None else "\n".join(m.get("content", "") for m in req.messages)
+                outcome.inputs = {"prompt": [text]}
         if chat:
             template = self.templates[req.model]
             if template is None:
@@ -265,6 +343,9 @@ class OpenAIRoutes:
                 parts.append(event)
                 continue
             break
+        outcome = _OUTCOME.get()
+        if outcome is not None and outcome.parts is not None:
+            outcome.parts.extend(parts)
         if isinstance(event, Failed):
             if event is _DISCONNECTED:
                 _end_span(span, 499)
@@ -292,6 +373,8 @@ class OpenAIRoutes:
     ) -> int:
         created = oa.now()
         model = req.model
+        outcome = _OUTCOME.get()
+        collected = outcome.parts if outcome is not None else None  # the text, with content capture only
         await send({"type": "http.response.start", "status": 200, "headers": _SSE})
         opening = oa.chunk(rid, model, created, chat=True, role=True, text="") if chat else b""
         first = 0.0
@@ -308,6 +391,8 @@ class OpenAIRoutes:
                         if not first:
                             first = time.perf_counter()
                         out.append(oa.chunk(rid, model, created, chat=chat, text=event))
+                        if collected is not None:
+                            collected.append(event)
                     else:
                         final = event
                         break
@@ -344,6 +429,10 @@ class OpenAIRoutes:
             return 500
 
     def _observe(self, model: str, done: Finished, first_at: float, start: float) -> None:
+        outcome = _OUTCOME.get()
+        if outcome is not None:
+            outcome.prompt_tokens, outcome.completion_tokens = done.prompt_tokens, done.completion_tokens
+            outcome.ttft_s, outcome.finish_reason = first_at - start, done.finish_reason
         m = self.metrics
         m.ttft.labels(model).observe(first_at - start)
         if done.completion_tokens > 1:
@@ -365,6 +454,11 @@ class OpenAIRoutes:
         span = self._span(scope, "embeddings", None, None, model=req.model)
         result = await embedder.embed(req.inputs)
         self.metrics.prompt_tokens.labels(req.model).inc(result.tokens)
+        outcome = _OUTCOME.get()
+        if outcome is not None:
+            outcome.prompt_tokens = result.tokens
+            if self.options.capture_content:
+                outcome.inputs = {"input": list(req.inputs)}
         await _send(send, 200, oa.embeddings_body(req.model, result.vectors, result.tokens, as_base64=req.base64))
         if span is not None:
             span.set_attribute("gen_ai.usage.input_tokens", result.tokens)

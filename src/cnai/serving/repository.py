@@ -22,6 +22,7 @@ from pathlib import Path
 
 from cnai.errors import CnaiError, InvalidArgument, NotFound, Unavailable
 from cnai.serving.batching import Batcher, Predictor, Unbatched
+from cnai.serving.generative import generative_path
 from cnai.serving.metrics import ServingMetrics
 from cnai.serving.resolve import ModelSpec, fetch_model
 from cnai.serving.runtimes import Runtime, load_runtime, read_model_dir
@@ -163,6 +164,11 @@ class ModelRepository:
     def _build(self, spec: ModelSpec) -> LoadedModel:
         """Fetch and load a model; blocking, runs in a thread."""
         path, version = fetch_model(spec.uri, self.settings.tracking_uri, self.settings.home / "serving-cache")
+        if generative_path(path) is not None:  # only with --lazy: otherwise the server claimed it at start
+            raise InvalidArgument(
+                f"{spec.uri} is a GGUF or sentence-transformers model, served on the OpenAI routes: "
+                "those load at start, serve it without --lazy"
+            )
         runtime = load_runtime(read_model_dir(path), self.settings.optimize or None)
         predictor = Predictor(
             runtime.predict,

@@ -4,17 +4,25 @@
 any of these as ``NAME=URI`` to choose the served name. Registry URIs are resolved against the
 control plane (an MLflow-compatible server) with the stock mlflow client, which downloads the
 version's files; an alias is resolved to its version number first, so the version served is known.
+
+A version's files are downloaded once into ``CNAI_HOME/serving-cache/NAME/VERSION`` (into a
+temporary folder renamed when complete, so an interrupted download is never taken for a model).
+What the files are decides the runtime: an MLflow model (``MLmodel``) goes to the repository, a
+GGUF file or a sentence-transformers model to the OpenAI routes (:mod:`cnai.serving.generative`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnai.errors import InvalidArgument, NotFound, Unavailable
+from cnai.serving.generative import generative_path
 
 _REGISTRY = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -57,9 +65,21 @@ def fetch_model(uri: str, tracking_uri: str, cache_dir: Path) -> tuple[Path, str
         return path, LOCAL_VERSION
     name, version = _pinned(match, uri, tracking_uri)
     dest = cache_dir / name / version
-    if not (dest / "MLmodel").is_file():
-        _download(uri, tracking_uri, name, version, dest)
+    if not dest.is_dir():
+        _download_once(uri, tracking_uri, name, version, dest)
     return _model_root(dest), version
+
+
+def is_registry_uri(uri: str) -> bool:
+    return _REGISTRY.match(uri) is not None
+
+
+def fetch_generative(spec: ModelSpec, tracking_uri: str, cache_dir: Path) -> tuple[ModelSpec, str] | None:
+    """For a registry URI whose version is a GGUF or sentence-transformers model: the spec with
+    the local path of its files, and the version; None for an MLflow model. Blocking (downloads)."""
+    path, version = fetch_model(spec.uri, tracking_uri, cache_dir)
+    found = generative_path(path)
+    return (ModelSpec(spec.name, str(found)), version) if found is not None else None
 
 
 def download_model(uri: str, tracking_uri: str, dest: Path) -> tuple[Path, str]:
@@ -94,6 +114,23 @@ def _pinned(match: re.Match[str], uri: str, tracking_uri: str) -> tuple[str, str
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     with _registry_errors(uri, tracking_uri, name, f"alias {alias!r}"):
         return name, str(client.get_model_version_by_alias(name, alias).version)
+
+
+def _download_once(uri: str, tracking_uri: str, name: str, version: str, dest: Path) -> None:
+    """Download into a private folder, then rename it to ``dest``: several workers may fetch the
+    same version at once, and a download cut short must not be served later."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        _download(uri, tracking_uri, name, version, partial)
+        try:
+            partial.rename(dest)
+        except OSError:
+            if not dest.is_dir():  # not another worker's complete copy: a real error
+                raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _download(uri: str, tracking_uri: str, name: str, version: str, dest: Path) -> None:
@@ -134,6 +171,8 @@ def check_model(spec: ModelSpec, tracking_uri: str, cache_dir: Path) -> None:
         return  # a GGUF file or a sentence-transformers directory: each worker loads it
 
     path, _ = fetch_model(spec.uri, tracking_uri, cache_dir)
+    if generative_path(path) is not None:
+        return  # a registry version holding a GGUF or sentence-transformers model: the same
     try:
         read_model_dir(path)
     except yaml.YAMLError as exc:
@@ -156,9 +195,13 @@ def _check_reachable(tracking_uri: str) -> None:
 
 def _model_root(dest: Path) -> Path:
     """download_artifacts puts the files in ``dest`` or in one folder below it."""
-    if (dest / "MLmodel").is_file():
+    if _is_model(dest):
         return dest
-    for child in dest.iterdir():
-        if (child / "MLmodel").is_file():
+    for child in sorted(dest.iterdir()):
+        if child.is_dir() and _is_model(child):
             return child
-    raise NotFound(f"Downloaded model in {dest} has no MLmodel file")
+    raise NotFound(f"Downloaded model in {dest} has no MLmodel file, GGUF file or sentence-transformers model")
+
+
+def _is_model(path: Path) -> bool:
+    return (path / "MLmodel").is_file() or generative_path(path) is not None

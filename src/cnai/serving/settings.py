@@ -84,6 +84,11 @@ class ServeSettings(SettingsWithFiles):
     llm_max_waiting: int = Field(
         default=32, ge=0, description="Requests queued for a busy LLM beyond its slots; more get 429 with Retry-After."
     )
+    llm_capture_content: bool = Field(
+        default=False,
+        description="Put message content (prompts, completions, embedding inputs) in inference events; "
+        "off by default: events carry counts, latency and status only.",
+    )
     # ---- who may call, from where --------------------------------------------------------------
     auth_token: str = Field(
         default="", description="Bearer token (or basic-auth password) required by every route but health."

@@ -67,17 +67,23 @@ def auth() -> dict[str, str]:
 
 
 def start_serve(
-    models: list[str], home: Path, *extra: str, python: str = sys.executable, env_extra: dict[str, str] | None = None
+    models: list[str],
+    home: Path,
+    *extra: str,
+    python: str = sys.executable,
+    env_extra: dict[str, str] | None = None,
+    inference_log: bool = False,
 ) -> Served:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CNAI_", "MLFLOW_TRACKING_URI"))}
     path = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH", "")) if p)
     env.update({"CNAI_HOME": str(home), "PYTHONPATH": path, "CNAI_SERVE_AUTH_TOKEN": TOKEN, **(env_extra or {})})
     log = home / "serve.log"
+    log_flag = [] if inference_log else ["--no-inference-log"]
     home.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [python, "-m", "cnai.cli.main", "serve", *models, "--port", str(port), "--no-inference-log", *extra],
+            [python, "-m", "cnai.cli.main", "serve", *models, "--port", str(port), *log_flag, *extra],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -112,3 +112,38 @@ def test_concurrent_single_sentences_are_batched(mini: tuple[Served, str]) -> No
     batches = metric(text, "cnai_llm_embedding_batch_size_count", model="mini")
     assert sentences >= 64
     assert sentences / batches > 1.5
+
+
+def test_a_sentence_transformers_model_from_the_registry(tmp_path: Path) -> None:
+    """Logged with the stock client (``log_artifacts`` of the saved folder) and served by alias."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from cnai.settings import Settings
+    from tests.fixtures.servers import start_live_server
+
+    python = embeddings_python()
+    store, artifacts = f"sqlite:///{tmp_path / 'plane.db'}", (tmp_path / "a").as_uri()
+    plane = start_live_server(Settings(home=tmp_path / "plane", store=store, artifacts=artifacts))
+    try:
+        mlflow.set_tracking_uri(plane.url)
+        with mlflow.start_run():
+            mlflow.log_artifacts(str(minilm_dir()), artifact_path="model")
+            version = mlflow.register_model(mlflow.get_artifact_uri("model"), "emb")
+        MlflowClient(plane.url).set_registered_model_alias("emb", "prod", version.version)
+        served = start_serve(
+            ["models:/emb@prod"], tmp_path / "home", python=python, env_extra={"MLFLOW_TRACKING_URI": plane.url}
+        )
+        try:
+            models = httpx.get(f"{served.url}/v1/models", headers=auth()).json()
+            assert [(m["id"], m["cnai_kind"]) for m in models["data"]] == [("emb", "embeddings")]
+            answer = httpx.post(
+                f"{served.url}/v1/embeddings", json={"model": "emb", "input": SENTENCES[0]}, headers=auth(), timeout=120
+            )
+            assert answer.status_code == 200, answer.text
+            assert len(answer.json()["data"][0]["embedding"]) == 384
+        finally:
+            served.stop()
+    finally:
+        mlflow.set_tracking_uri(None)
+        plane.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from cnai.deploy.specs import parse_deployment_spec, validate_deployment_spec
@@ -44,6 +45,26 @@ def test_scale_to_zero_gets_a_default_idle_period_only_when_min_is_zero() -> Non
         {"model": "m", "replicas": {"min": 0, "max": 1}, "autoscaling": {"scaleToZeroAfterSeconds": 5}}
     )
     assert spec.autoscaling.scale_to_zero_after_seconds == 5
+
+
+def test_llm_options_become_the_replicas_serve_flags() -> None:
+    from cnai.deploy.replicas import ReplicaTemplate
+    from cnai.deploy.specs import llm_flags
+
+    spec = parse_deployment_spec({"model": "models:/chat@champion", "llm": {"slots": 2, "context": 512, "threads": 0}})
+    flags = llm_flags(spec)
+    assert flags == (("--llm-slots", 2), ("--llm-context", 512), ("--llm-threads", 0))
+    template = ReplicaTemplate("chat", "models:/chat/1", "1", llm_options=flags)
+    args = template.args("127.0.0.1", 9000)
+    assert args[args.index("--llm-slots") + 1] == "2"
+    assert args[args.index("--llm-context") + 1] == "512"
+    # The template survives the status record a restarted controller adopts replicas from.
+    assert ReplicaTemplate.from_dict(orjson.loads(orjson.dumps(template.to_dict()))) == template
+    assert llm_flags(parse_deployment_spec({"model": "m"})) == ()
+    # Deployments without LLM options keep the revision they had before the field existed (no roll).
+    assert ReplicaTemplate("chat", "models:/chat/1", "1").revision == "95d11ef425"
+    with pytest.raises(InvalidArgument, match=r"spec\.llm\.slots"):
+        parse_deployment_spec({"model": "m", "llm": {"slots": 0}})
 
 
 def test_snake_case_is_accepted_too() -> None:

@@ -26,7 +26,7 @@ def alert_payload(
         "window": window["window"],
         "generation": window["generation"],
         "idempotency_key": key,
-        "verdict": reason,  # what breached: "drift" or "performance"
+        "verdict": reason,  # what breached: "drift", "service" or "performance"
         "target": (
             {"model": target.model.name, **({"version": target.model.version} if target.model.version else {})}
             if target.model
@@ -44,6 +44,7 @@ def alert_payload(
             f: {k: r.get(k) for k in ("test", "score", "threshold", "drifted")} for f, r in sorted(features.items())
         },
         "performance": window.get("performance"),
+        "service": window.get("service"),
     }
 
 

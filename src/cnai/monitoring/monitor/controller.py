@@ -74,12 +74,13 @@ from cnai.events.cloudevents import format_time
 from cnai.monitoring.io import TableSource
 from cnai.monitoring.monitor import actions as attempts
 from cnai.monitoring.monitor.alerts import outbox
-from cnai.monitoring.monitor.evaluate import WindowVerdict, evaluate, monitored_features
+from cnai.monitoring.monitor.evaluate import WindowVerdict, evaluate, monitored_features, without_drift
 from cnai.monitoring.monitor.incidents import Incident, on_late_breach, on_window, restored
 from cnai.monitoring.monitor.metrics import MonitorMetrics
 from cnai.monitoring.monitor.performance import metrics as performance_metrics
 from cnai.monitoring.monitor.reference import ReferenceLoader, load_file_reference
 from cnai.monitoring.monitor.rows import Row, parse_inference, rows_of
+from cnai.monitoring.monitor.service import window_stats
 from cnai.monitoring.monitor.spec import KIND, AlertAction, Command, MonitorSpec, Webhook, parse_monitor_spec
 from cnai.monitoring.monitor.store import DELIVERED, FAILED, PENDING, ActionRow, Batch, ClosedWindow, MonitorStore
 from cnai.monitoring.monitor.window import close_windows
@@ -115,7 +116,9 @@ class _Monitor:
 
     @property
     def ready(self) -> bool:
-        return self.spec is not None and self.reference is not None and self.error is None
+        if self.spec is None or self.error is not None:
+            return False
+        return self.reference is not None or self.spec.reference is None  # no reference: service only
 
     @property
     def next_ordinal(self) -> int:
@@ -301,8 +304,8 @@ class MonitorController:
         monitor.created_at = resource.created_at
         try:
             spec = parse_monitor_spec(resource.spec)
-            reference = self.reference_loader(spec.reference)
-            monitor.features = monitored_features(spec, reference)
+            reference = self.reference_loader(spec.reference) if spec.reference is not None else None
+            monitor.features = monitored_features(spec, reference) if reference is not None else []
             monitor.spec, monitor.reference, monitor.error = spec, reference, None
         except CnaiError as exc:
             monitor.error = exc.message
@@ -365,7 +368,15 @@ class MonitorController:
             monitor = self._monitors.get(w.monitor)
             if monitor is not None and monitor.spec is not None and monitor.spec.tests.performance is not None:
                 self._dirty.add((w.monitor, w.seq))
-            if w.breached:
+            if w.breached and w.reason == "service":
+                log.warning(
+                    "monitor %s: window %d breached service thresholds: %s%s",
+                    w.monitor,
+                    w.seq,
+                    (w.verdict.service or {}).get("breached"),
+                    "" if w.actions else "; same incident, actions in cooldown",
+                )
+            elif w.breached:
                 log.warning(
                     "monitor %s: window %d drifted (share %.2f: %s)%s",
                     w.monitor,
@@ -380,11 +391,19 @@ class MonitorController:
         self, m: _Monitor, seq: int, rows: list[Row], incident: Incident, now: int
     ) -> tuple[ClosedWindow, Incident]:
         assert m.spec is not None
-        assert m.reference is not None
-        verdict = evaluate(m.spec, m.reference, m.features, rows)
-        breached = verdict.dataset_drift
+        verdict = evaluate(m.spec, m.reference, m.features, rows) if m.reference is not None else without_drift(rows)
+        reason = "drift" if verdict.dataset_drift else None
+        service = m.spec.tests.service
+        if service is not None:
+            stats = window_stats(rows) or {"requests": 0}
+            stats["breached"] = service.breached(stats)
+            verdict = replace(verdict, service=stats)
+            if stats["breached"] and reason is None:
+                reason = "service"
+        breached = reason is not None
         incident, fire = on_window(incident, breached, now, m.spec.cooldowns_ms)
-        actions = outbox(m.name, m.spec, _window_view(m, seq, verdict), "drift", now, fire) if fire else []
+        view = _window_view(m, seq, verdict)
+        actions = outbox(m.name, m.spec, view, reason or "drift", now, fire) if fire else []
         predictions = []
         if m.spec.tests.performance is not None:
             predictions = [
@@ -392,7 +411,8 @@ class MonitorController:
                 for r in rows
                 if r.request_id is not None and r.prediction is not None
             ]
-        return ClosedWindow(m.name, seq, m.generation, verdict, breached, actions, predictions), incident
+        window = ClosedWindow(m.name, seq, m.generation, verdict, breached, actions, predictions, reason)
+        return window, incident
 
     # -- ground truth ----------------------------------------------------------------------------
 
@@ -481,6 +501,8 @@ class MonitorController:
             }
             if last["performance"] is not None:
                 status["lastWindow"]["performance"] = last["performance"]
+            if last["service"] is not None:
+                status["lastWindow"]["service"] = last["service"]
             if last["error"]:
                 status["lastWindow"]["error"] = last["error"]
         return status
@@ -582,4 +604,5 @@ def _window_view(m: _Monitor, seq: int, verdict: WindowVerdict) -> dict[str, Any
         "dataset_drift": verdict.dataset_drift,
         "features": verdict.features,
         "performance": None,
+        "service": verdict.service,
     }

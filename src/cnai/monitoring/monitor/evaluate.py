@@ -29,6 +29,14 @@ class WindowVerdict:
     quality: dict[str, Any]
     error: str | None = None
     drifted: list[str] = field(default_factory=list)
+    service: dict[str, Any] | None = None  # tests.service: requests, errors, latency, tokens (.service)
+
+
+def without_drift(rows: Sequence[Row]) -> WindowVerdict:
+    """The verdict of a monitor with no reference: nothing compared (its service is judged apart)."""
+    return WindowVerdict(
+        len(rows), min(r.ts_ms for r in rows), max(r.ts_ms for r in rows), 0.0, False, features={}, quality={}
+    )
 
 
 def monitored_features(spec: MonitorSpec, reference: TableSource) -> list[str]:

@@ -42,6 +42,12 @@ class MonitorMetrics:
             ["monitor", "metric"],
             registry=r,
         )
+        self.service = Gauge(
+            "cnai_monitor_service",
+            "Service statistics of the last window (requests, errorRate, latencyP95Ms, ttftP95Ms, tokens...)",
+            ["monitor", "metric"],
+            registry=r,
+        )
         self.labelled = Gauge(
             "cnai_monitor_labelled_rows", "Labelled rows in the latest window with labels", ["monitor"], registry=r
         )
@@ -65,6 +71,7 @@ class MonitorMetrics:
         )
         self._features: dict[str, set[str]] = {}
         self._metrics: dict[str, set[str]] = {}
+        self._service: dict[str, set[str]] = {}
 
     def observe_window(self, monitor: str, verdict: WindowVerdict, breached: bool) -> None:
         self.windows.labels(monitor).inc()
@@ -81,6 +88,12 @@ class MonitorMetrics:
             self.feature_score.labels(monitor, feature).set(float("nan") if score is None else score)
             self.feature_drifted.labels(monitor, feature).set(1 if result.get("drifted") else 0)
         self._features[monitor] = set(verdict.features)
+        stats = {k: v for k, v in (verdict.service or {}).items() if isinstance(v, int | float) and k != "breached"}
+        for gone in self._service.get(monitor, set()) - set(stats):
+            self._remove(self.service, monitor, gone)
+        for name, value in stats.items():
+            self.service.labels(monitor, name).set(value)
+        self._service[monitor] = set(stats)
 
     def observe_performance(self, monitor: str, performance: dict[str, Any]) -> None:
         values = {k: v for k, v in performance.items() if k in ("accuracy", "f1", "rmse", "mae") and v is not None}
@@ -108,6 +121,8 @@ class MonitorMetrics:
             self._remove(self.feature_drifted, monitor, feature)
         for name in self._metrics.pop(monitor, set()):
             self._remove(self.performance, monitor, name)
+        for name in self._service.pop(monitor, set()):
+            self._remove(self.service, monitor, name)
 
     @staticmethod
     def _remove(metric: Gauge | Counter, *labels: str) -> None:

@@ -3,6 +3,11 @@ the model's prediction for that row.
 
 A request may carry many rows under one request id; ``index`` is the row's position inside its
 request, which is how late labels (one per request, or a list with one per row) are matched.
+
+The request itself (status, latency, and for LLMs time to first token, token counts and finish
+reason) rides on its first row as ``service``, so service statistics count requests, not rows.
+An event without input rows (an LLM request logged without its content) is one row with no
+feature values.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ class Row:
     values: dict[str, Any]  # only the features the event carried: absent != missing value
     prediction: Any = None
     ordinal: int = 0  # position in the monitor's stream, assigned when the row is buffered
+    service: dict[str, Any] | None = None  # the request's status, latency, tokens: on its first row only
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,8 @@ class Inference:
     ts_ms: int
     inputs: dict[str, list[Any]]
     outputs: dict[str, list[Any]]
+    service: dict[str, Any] | None = None
+    request_event: bool = False  # one event per request with its status (the OpenAI routes)
 
 
 def parse_inference(raw: bytes) -> Inference | None:
@@ -62,7 +70,34 @@ def parse_inference(raw: bytes) -> Inference | None:
         ts_ms=ts,
         inputs={str(k): v for k, v in inputs.items() if isinstance(v, list)},
         outputs={str(k): v for k, v in outputs.items() if isinstance(v, list)},
+        service=_service(data),
+        request_event="status" in data,
     )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _service(data: dict[str, Any]) -> dict[str, Any]:
+    """The request-level fields: every event has a latency; only the OpenAI routes log failures
+    (``status``) and LLM fields (``ttft_ms``, ``usage``, ``finish_reason``)."""
+    status = data.get("status", 200)
+    out: dict[str, Any] = {"status": status if isinstance(status, int) and not isinstance(status, bool) else 200}
+    for key in ("latency_ms", "ttft_ms"):
+        value = _number(data.get(key))
+        if value is not None:
+            out[key] = value
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        for key in ("prompt_tokens", "completion_tokens"):
+            value = _number(usage.get(key))
+            if value is not None:
+                out[key] = int(value)
+    reason = data.get("finish_reason")
+    if isinstance(reason, str):
+        out["finish_reason"] = reason
+    return out
 
 
 def prediction_output(outputs: dict[str, list[Any]], wanted: str | None) -> str | None:
@@ -78,7 +113,10 @@ def rows_of(inference: Inference, features: Iterable[str], output: str | None = 
     """One row per input row. Columns whose length differs from the request's are left out."""
     columns = list(inference.inputs.values())
     if not columns:
-        return []
+        if not inference.request_event:
+            return []
+        # A request logged without its content (an LLM call): one row, for the service statistics.
+        return [Row(inference.ts_ms, inference.request_id, 0, {}, service=inference.service)]
     n = len(columns[0])
     wanted = [(f, inference.inputs[f]) for f in features if f in inference.inputs and len(inference.inputs[f]) == n]
     name = prediction_output(inference.outputs, output)
@@ -92,6 +130,7 @@ def rows_of(inference: Inference, features: Iterable[str], output: str | None = 
             index=i,
             values={f: col[i] for f, col in wanted},
             prediction=predictions[i] if predictions is not None else None,
+            service=inference.service if i == 0 else None,
         )
         for i in range(n)
     ]

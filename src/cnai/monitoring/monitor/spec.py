@@ -12,6 +12,7 @@
         driftShareThreshold: 0.5                         # Evidently's default
         columns: {petal_width: {method: psi, threshold: 0.2}}
         performance: {task: classification, thresholds: {accuracy: 0.9}, minLabels: 50}
+        service: {thresholds: {errorRate: 0.05, latencyP95Ms: 250}}   # per window, see Service
       cooldownSeconds: 3600                              # one incident fires each action once an hour
       actions:
         - webhook:
@@ -20,6 +21,18 @@
             headers: {Authorization: {secretEnv: CNAI_SECRET_HOOK}}   # credentials: never plain text
         - alert: {cooldownSeconds: 0}                    # io.cnai.monitor.alert.v1 on every breaching window
         - command: {argv: [python, retrain.py], timeoutSeconds: 600}  # admin + --allow-command-actions
+
+An LLM (or any model whose service rather than whose inputs matters) is watched without a
+reference: ``reference`` may be left out when ``tests.service`` is set, and each window then
+reports requests, error rate, latency and time-to-first-token percentiles and token use::
+
+    spec:
+      target: {deployment: chat}
+      window: {seconds: 300, minRows: 20}                # rows are requests for LLM events
+      tests:
+        service:
+          thresholds: {errorRate: 0.02, ttftP95Ms: 800, completionTokensMean: 400, lengthShare: 0.2}
+      actions: [{alert: {}}]
 
 Field names are camelCase as in Kubernetes; ``validate_monitor_spec`` returns the normalised
 spec (defaults filled in, unset options left out) that the resource store keeps.
@@ -223,6 +236,56 @@ class Performance(_Spec):
         return out
 
 
+# Window statistics of the service (see ``cnai.monitoring.monitor.service``) a threshold may name;
+# each threshold is a maximum. Shares are 0-1.
+SERVICE_METRICS = frozenset(
+    {
+        "requests", "errorRate", "latencyMeanMs", "latencyP50Ms", "latencyP95Ms", "latencyP99Ms",
+        "ttftMeanMs", "ttftP50Ms", "ttftP95Ms", "ttftP99Ms",
+        "promptTokens", "completionTokens", "totalTokens",
+        "promptTokensMean", "completionTokensMean", "totalTokensMean",
+        "promptTokensP95", "completionTokensP95", "lengthShare",
+    }
+)  # fmt: skip
+SERVICE_SHARES = frozenset({"errorRate", "lengthShare"})
+
+
+class Service(_Spec):
+    """Service checks per window from the inference events' status, latency and token counts.
+
+    A window breaches when it holds at least ``minRequests`` requests and a statistic is above its
+    threshold. Errors are answers with a 5xx status or 429 (rejected: the queue was full); a
+    client's own mistakes (4xx) and disconnects are not. Latency percentiles are over the
+    successful requests; TTFT and tokens over the LLM requests that produced them. Only the
+    OpenAI routes log failed requests, so ``errorRate`` means something for LLM and embedding
+    models; latency applies to every model.
+    """
+
+    min_requests: int = Field(default=1, ge=1, le=MAX_WINDOW_ROWS)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, bound in value.items():
+            if name not in SERVICE_METRICS:
+                raise ValueError(f"unknown service metric {name!r}; use {', '.join(sorted(SERVICE_METRICS))}")
+            if not math.isfinite(bound) or bound < 0 or (name in SERVICE_SHARES and bound > 1):
+                raise ValueError(f"threshold {name}={bound} is out of range")
+        return value
+
+    def breached(self, stats: dict[str, Any]) -> list[str]:
+        """The statistics above their threshold (none before ``minRequests`` requests)."""
+        if stats.get("requests", 0) < self.min_requests:
+            return []
+        out = []
+        for name, bound in self.thresholds.items():
+            value = stats.get(name)
+            if isinstance(value, int | float) and value > bound:
+                out.append(name)
+        return out
+
+
 class Tests(ColumnTest):
     """Drift tests: Evidently's ``DataDriftPreset`` defaults unless overridden globally (``method``,
     ``threshold``) or per column (``columns``)."""
@@ -232,6 +295,7 @@ class Tests(ColumnTest):
     numerical: list[str] = Field(default_factory=list)
     drift_share_threshold: float = Field(default=0.5, gt=0, le=1)
     performance: Performance | None = None
+    service: Service | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Tests:
@@ -376,7 +440,7 @@ class Action(_Spec):
 
 class MonitorSpec(_Spec):
     target: Target
-    reference: Reference
+    reference: Reference | None = None  # None: no drift tests, only tests.service
     features: list[str] | None = Field(default=None, min_length=1, max_length=10_000)
     window: Window
     tests: Tests = Field(default_factory=Tests)
@@ -400,6 +464,15 @@ class MonitorSpec(_Spec):
         if duplicates:
             raise ValueError(f"duplicate feature(s): {', '.join(duplicates)}")
         return value
+
+    @model_validator(mode="after")
+    def _reference_or_service(self) -> MonitorSpec:
+        if self.reference is None:
+            if self.tests.service is None:
+                raise ValueError("reference is required for drift tests; a monitor without one must set tests.service")
+            if self.features is not None:
+                raise ValueError("features name reference columns: they need a reference")
+        return self
 
     @model_validator(mode="after")
     def _columns_are_features(self) -> MonitorSpec:

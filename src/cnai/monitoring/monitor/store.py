@@ -58,6 +58,7 @@ class ClosedWindow:
     breached: bool
     actions: list[OutboxAction]
     predictions: list[tuple[str, int, Any]]  # (request id, row index, prediction)
+    reason: str | None = None  # what breached: "drift" or "service" (performance is judged later)
 
 
 @dataclass
@@ -110,12 +111,14 @@ class MonitorStore:
         """What the incident policy needs after a restart: whether the newest window drifted, and
         when each action (by index) was last queued."""
         with read_tx(self.engine) as conn:
-            last = conn.execute(
-                select(monitor_windows.c.dataset_drift)
+            newest = conn.execute(
+                select(monitor_windows.c.dataset_drift, monitor_windows.c.verdict)
                 .where(monitor_windows.c.monitor == monitor)
                 .order_by(monitor_windows.c.seq.desc())
                 .limit(1)
-            ).scalar()
+            ).first()
+            # Breaches in sequence (drift, service) open an incident; a late performance breach does not.
+            last = newest is not None and (bool(newest.dataset_drift) or newest.verdict == "service")
             fired = conn.execute(
                 select(monitor_actions.c.action_index, func.max(monitor_actions.c.created_at))
                 .where(monitor_actions.c.monitor == monitor)
@@ -141,7 +144,9 @@ class MonitorStore:
                             "ts_ms": r.ts_ms,
                             "request_id": r.request_id,
                             "row_index": r.index,
-                            "data": dumps({"v": r.values, "p": r.prediction}),
+                            "data": dumps(
+                                {"v": r.values, "p": r.prediction, **({"s": r.service} if r.service else {})}
+                            ),
                         }
                         for m, r in batch.buffered
                     ],
@@ -389,9 +394,10 @@ def _insert_window(conn: Any, window: ClosedWindow, now: int) -> None:
         drift_share=v.drift_share,
         dataset_drift=v.dataset_drift,
         breached=window.breached,
-        verdict="drift" if window.breached else None,
+        verdict=(window.reason or "drift") if window.breached else None,
         features=dumps(v.features),
-        quality=dumps(v.quality),
+        # The service statistics travel in the quality document: no column of their own.
+        quality=dumps({**v.quality, "service": v.service} if v.service is not None else v.quality),
         performance=None,
         error=v.error,
         created_at=now,
@@ -445,10 +451,12 @@ def _buffered_row(r: Any) -> Row:
         values=data["v"],
         prediction=data["p"],
         ordinal=r.ordinal,
+        service=data.get("s"),
     )
 
 
 def _window_dict(r: Any) -> dict[str, Any]:
+    quality = orjson.loads(r.quality)
     return {
         "monitor": r.monitor,
         "window": r.seq,
@@ -461,7 +469,8 @@ def _window_dict(r: Any) -> dict[str, Any]:
         "breached": bool(r.breached),
         "verdict": r.verdict,
         "features": orjson.loads(r.features),
-        "quality": orjson.loads(r.quality),
+        "quality": quality,
+        "service": quality.get("service"),
         "performance": orjson.loads(r.performance) if r.performance is not None else None,
         "error": r.error,
         "created_at": r.created_at,

@@ -122,8 +122,35 @@ def test_bad_specs_name_the_field(overrides: dict[str, Any], message: str) -> No
 
 
 def test_missing_required_fields_are_listed_together() -> None:
-    with pytest.raises(InvalidArgument, match=r"target: Field required; reference: Field required; window: Field"):
+    with pytest.raises(InvalidArgument, match=r"target: Field required; window: Field required"):
         validate_monitor_spec({})
+
+
+def test_a_reference_is_required_unless_the_monitor_checks_its_service() -> None:
+    no_reference = {k: v for k, v in spec().items() if k != "reference"}
+    with pytest.raises(InvalidArgument, match="reference is required for drift tests"):
+        validate_monitor_spec(no_reference)
+    with pytest.raises(InvalidArgument, match="features name reference columns"):
+        validate_monitor_spec({**no_reference, "features": ["a"], "tests": {"service": {}}})
+    out = validate_monitor_spec(
+        {**no_reference, "tests": {"service": {"minRequests": 5, "thresholds": {"errorRate": 0.1, "ttftP95Ms": 500}}}}
+    )
+    assert out["tests"]["service"] == {"minRequests": 5, "thresholds": {"errorRate": 0.1, "ttftP95Ms": 500}}
+    assert "reference" not in out
+    assert validate_monitor_spec(out) == out
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "message"),
+    [
+        ({"p95": 1.0}, "unknown service metric 'p95'"),
+        ({"errorRate": 1.5}, "errorRate=1.5 is out of range"),
+        ({"latencyP95Ms": -1}, "out of range"),
+    ],
+)
+def test_service_thresholds_are_checked(thresholds: dict[str, float], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        validate_monitor_spec(spec(tests={"service": {"thresholds": thresholds}}))
 
 
 def test_spec_must_be_a_mapping() -> None:
