@@ -42,6 +42,10 @@ from cnai.serving.runtimes.cpu_share import CpuShare
 log = logging.getLogger("cnai.serving")
 
 GGUF_MAGIC = b"GGUF"
+# A gap in the running sequence ids costs an extra pass over the weights in every step (see
+# ``_fill_batch``; about 7 ms a step for SmolLM2-135M on 2 cores), reading a prompt token about 2 ms:
+# a slot off the consecutive run is worth taking for a cached prefix at least this much longer.
+_PREFIX_WORTH_A_GAP = 64
 
 
 class QueueFull(Unavailable):
@@ -338,9 +342,7 @@ class LlamaEngine:
             gen = self._waiting.popleft()
             if gen.cancelled:
                 continue
-            # the free slot whose cache shares the longest prefix with the prompt
-            best = max(range(len(self._free)), key=lambda i: _common_prefix(self._cache[self._free[i]], gen.prompt))
-            seq_id = self._free.pop(best)
+            seq_id = self._free.pop(self._pick_slot(gen.prompt))
             cache = self._cache[seq_id]
             # keep at least the last prompt token to read: its logits give the first token
             keep = min(_common_prefix(cache, gen.prompt), len(gen.prompt) - 1)
@@ -348,6 +350,19 @@ class LlamaEngine:
             del cache[keep:]
             seq = _Seq(gen, seq_id, self._sampler(gen.params), fed=keep, pos=keep, cached=keep)
             self._running.append(seq)
+
+    def _pick_slot(self, prompt: list[int]) -> int:
+        """Index in ``_free`` of the slot to use: the lowest free sequence id (running sequences then
+        stay consecutive, see ``_fill_batch``), unless another free slot's cache shares a prefix
+        with the prompt longer by ``_PREFIX_WORTH_A_GAP`` tokens (a conversation going on). After
+        the first requests every slot holds the chat template's system turn, so the lowest slot
+        usually saves that part anyway."""
+        lowest = min(range(len(self._free)), key=lambda i: self._free[i])
+        longest = max(range(len(self._free)), key=lambda i: _common_prefix(self._cache[self._free[i]], prompt))
+        gain = _common_prefix(self._cache[self._free[longest]], prompt) - _common_prefix(
+            self._cache[self._free[lowest]], prompt
+        )
+        return longest if gain >= _PREFIX_WORTH_A_GAP else lowest
 
     def _drop_cancelled(self) -> None:
         for seq in [s for s in self._running if s.gen.cancelled]:
@@ -367,37 +382,48 @@ class LlamaEngine:
         return chain
 
     def _fill_batch(self) -> list[tuple[_Seq, int]]:
-        """Next token of each generating sequence first (they wait on it), then prompt chunks."""
+        """The next token of each generating sequence (they wait on it), then prompt chunks in
+        arrival order up to ``n_batch``; written in ascending sequence id.
+
+        The order matters: with a cache per sequence (``kv_unified=False``) llama.cpp computes a
+        batch in one pass only over a run of consecutive, ascending sequence ids and splits it
+        everywhere else. Measured here: 8 sequences decoded in ascending order 29 ms a step, in
+        descending order 55 ms (8 passes of one token)."""
+        quota: dict[int, int] = {}
+        room = self.n_batch
+        for seq in self._running:
+            if not seq.prefilling:
+                quota[seq.seq_id] = 1
+                room -= 1
+        for seq in self._running:
+            if seq.prefilling and room > 0:
+                quota[seq.seq_id] = take = min(len(seq.gen.prompt) - seq.fed, room)
+                room -= take
         batch = self._batch
         n = 0
         outputs: list[tuple[_Seq, int]] = []
-
-        def add(seq: _Seq, token: int, logits: bool) -> None:
-            nonlocal n
-            batch.token[n] = token
-            batch.pos[n] = seq.pos
-            batch.n_seq_id[n] = 1
-            batch.seq_id[n][0] = seq.seq_id
-            batch.logits[n] = logits
-            if logits:
-                outputs.append((seq, n))
-            seq.pos += 1
-            n += 1
-
-        for seq in self._running:
-            if not seq.prefilling:
-                seq.out.append(seq.last)
-                add(seq, seq.last, True)
-        for seq in self._running:
-            if not seq.prefilling:
+        for seq in sorted(self._running, key=lambda q: q.seq_id):
+            take = quota.get(seq.seq_id, 0)
+            if not take:
                 continue
-            prompt = seq.gen.prompt
-            take = min(len(prompt) - seq.fed, self.n_batch - n)
-            for i in range(seq.fed, seq.fed + take):
-                add(seq, prompt[i], i == len(prompt) - 1)
-            seq.fed += take
-            if n >= self.n_batch:
-                break
+            if seq.prefilling:
+                prompt = seq.gen.prompt
+                tokens = prompt[seq.fed : seq.fed + take]
+                seq.fed += take
+                last = seq.fed == len(prompt)  # its logits give the first token
+            else:
+                seq.out.append(seq.last)
+                tokens, last = [seq.last], True
+            for i, token in enumerate(tokens):
+                batch.token[n] = token
+                batch.pos[n] = seq.pos + i
+                batch.n_seq_id[n] = 1
+                batch.seq_id[n][0] = seq.seq_id
+                batch.logits[n] = last and i == len(tokens) - 1
+                n += 1
+            seq.pos += len(tokens)
+            if last:
+                outputs.append((seq, n - 1))
         batch.n_tokens = n
         return outputs
 
