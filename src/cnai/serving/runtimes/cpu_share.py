@@ -7,6 +7,11 @@ beside a compiler took 700 ms instead of 30 (1 thread: 45 ms). On idle cores, 2 
 40-token prompt in half the time of one. So the engine asks, before each step, for the cores the
 rest of the machine leaves idle, measured from ``/proc/stat`` (the CPU time of the cores this
 process may run on) minus this process's own CPU time, over the last ``window_s`` seconds.
+
+Processes at a positive nice value are not counted while this one runs at nice 0 or below: the
+scheduler gives them a sliver of a core beside ours (weight 15 at nice 19 against 1024 at nice 0),
+so they do not stall the barrier. Measured: 8 streams beside a nice-19 process spinning on a core,
+served at nice -10, 223 tokens/s on 2 threads and 127 on 1.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ class CpuShare:
         self.window_s = window_s
         self._hz = os.sysconf("SC_CLK_TCK")
         self._names = {f"cpu{c}" for c in self.cores}
+        # /proc/stat's second column is the time of processes at a positive nice value
+        self._count_niced = os.getpriority(os.PRIO_PROCESS, 0) > 0
         self._last = self._sample()
         self._threads = 1  # until a first window is measured
         self.others = 0.0  # cores busy with other processes, last window
@@ -64,6 +71,8 @@ class CpuShare:
                 # user nice system idle iowait irq softirq steal: all but idle and iowait are busy
                 values = [int(v) for v in fields[1:9]]
                 busy += sum(values) - values[3] - values[4]
+                if not self._count_niced:
+                    busy -= values[1]
         # after the command name (in parentheses, may hold spaces): utime and stime are fields 14, 15
         rest = own[own.rindex(")") + 2 :].split()
         return time.monotonic(), busy, int(rest[11]) + int(rest[12])
