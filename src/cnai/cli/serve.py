@@ -65,7 +65,10 @@ def serve(
         None, min=0, help="Requests queued per LLM when its slots are busy; beyond it: 429. [default: 32]"
     ),
     llm_threads: int = typer.Option(
-        None, min=0, help="CPU threads per LLM decode step. [default: 0, half the cores, as llama.cpp]"
+        None,
+        min=0,
+        help="CPU threads per LLM decode step; 0: one-token steps on half the cores (as llama.cpp), larger "
+        "steps on the cores other processes leave idle. [default: 0]",
     ),
     llm_capture_content: bool = typer.Option(
         None,

@@ -112,6 +112,12 @@ class LLMMetrics:
         )
         self.prompt_tokens = Counter("cnai_llm_prompt_tokens", "Prompt (input) tokens processed", ["model"], registry=r)
         self.generation_tokens = Counter("cnai_llm_generation_tokens", "Tokens generated", ["model"], registry=r)
+        self.cached_prompt_tokens = Counter(
+            "cnai_llm_prompt_tokens_cached",
+            "Prompt tokens found in a slot's cache (a prefix shared with an earlier request), not read again",
+            ["model"],
+            registry=r,
+        )
         self.running = Gauge(
             "cnai_llm_requests_running", "Sequences being generated", ["model"], registry=r, multiprocess_mode=live
         )

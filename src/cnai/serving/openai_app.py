@@ -353,7 +353,7 @@ class OpenAIRoutes:
             _end_span(span, 500)
             raise oa.OpenAIError(500, event.message, type_="server_error")
         self._observe(req.model, event, first or time.perf_counter(), start)
-        use = oa.usage(event.prompt_tokens, event.completion_tokens)
+        use = oa.usage(event.prompt_tokens, event.completion_tokens, event.cached_tokens)
         body = oa.completion_body(rid, req.model, oa.now(), "".join(parts), event.finish_reason, use, chat=chat)
         await _send(send, 200, body)
         _end_span(span, 200, event)
@@ -408,7 +408,7 @@ class OpenAIRoutes:
                     self._observe(model, final, first or time.perf_counter(), start)
                     out.append(oa.chunk(rid, model, created, chat=chat, finish_reason=final.finish_reason))
                     if req.include_usage:
-                        use = oa.usage(final.prompt_tokens, final.completion_tokens)
+                        use = oa.usage(final.prompt_tokens, final.completion_tokens, final.cached_tokens)
                         out.append(oa.chunk(rid, model, created, chat=chat, use=use, no_choices=True))
                     out.append(oa.DONE)
                     await send({"type": "http.response.body", "body": b"".join(out), "more_body": False})
@@ -438,6 +438,7 @@ class OpenAIRoutes:
         if done.completion_tokens > 1:
             m.tpot.labels(model).observe(done.decode_s / (done.completion_tokens - 1))
         m.prompt_tokens.labels(model).inc(done.prompt_tokens)
+        m.cached_prompt_tokens.labels(model).inc(done.cached_tokens)
         m.generation_tokens.labels(model).inc(done.completion_tokens)
 
     # ---- embeddings -----------------------------------------------------------------------------

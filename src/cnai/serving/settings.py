@@ -79,7 +79,10 @@ class ServeSettings(SettingsWithFiles):
     )
     llm_context: int = Field(default=2048, ge=64, description="Context tokens per sequence (prompt plus answer).")
     llm_threads: int = Field(
-        default=0, ge=0, description="CPU threads per LLM decode; 0: half the cores available (llama.cpp's default)."
+        default=0,
+        ge=0,
+        description="CPU threads per LLM decode step; 0: one-token steps on half the cores (llama.cpp's default), "
+        "steps of several tokens on the cores other processes leave idle.",
     )
     llm_max_waiting: int = Field(
         default=32, ge=0, description="Requests queued for a busy LLM beyond its slots; more get 429 with Retry-After."

@@ -129,3 +129,20 @@ def test_metrics_move_with_traffic(client: Any, llm: Served) -> None:
     assert "# TYPE cnai_llm_time_to_first_token_seconds histogram" in after
     assert metric(after, "cnai_llm_requests_running", model="smol") == 0
     assert metric(after, "cnai_llm_requests_waiting", model="smol") == 0
+
+
+def test_a_repeated_prompt_is_read_from_the_slot_cache(client: Any, llm: Served) -> None:
+    """A finished request's tokens stay in its slot: the same prompt again reads only its last token
+    (usage says so in ``prompt_tokens_details.cached_tokens``) and gets the same greedy answer."""
+    before = metric(llm.metrics(), "cnai_llm_prompt_tokens_cached_total", model="smol")
+    params: dict[str, Any] = {"model": "smol", "messages": QUESTION, "max_tokens": 16, "temperature": 0}
+    first = client.chat.completions.create(**params)
+    again = client.chat.completions.create(**params)
+    assert again.choices[0].message.content == first.choices[0].message.content
+    assert again.usage.prompt_tokens == first.usage.prompt_tokens
+    assert again.usage.prompt_tokens_details.cached_tokens == again.usage.prompt_tokens - 1
+    other = client.chat.completions.create(**{**params, "messages": [{"role": "user", "content": "Name a fruit."}]})
+    # the chat template's system turn is shared with the cached prompt, the question is not
+    assert 10 < other.usage.prompt_tokens_details.cached_tokens < other.usage.prompt_tokens - 3
+    cached = metric(llm.metrics(), "cnai_llm_prompt_tokens_cached_total", model="smol") - before
+    assert cached >= again.usage.prompt_tokens_details.cached_tokens + other.usage.prompt_tokens_details.cached_tokens

@@ -63,7 +63,12 @@ def test_stream_chunks_and_usage_chunk() -> None:
     assert "usage" not in first
     last = orjson.loads(oa.chunk("id", "m", 1, chat=True, use=oa.usage(3, 4), no_choices=True)[6:])
     assert last["choices"] == []
-    assert last["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    assert last["usage"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+        "total_tokens": 7,
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
 
 
 def test_embeddings_base64_is_little_endian_float32() -> None:

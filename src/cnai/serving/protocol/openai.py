@@ -173,16 +173,18 @@ def _stop(value: Any) -> tuple[str, ...]:
 
 
 # ---- answers ---------------------------------------------------------------------------------
-def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> dict[str, Any]:
+    """OpenAI's usage; ``cached_tokens``: prompt tokens whose keys and values were reused."""
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached_tokens},
     }
 
 
 def completion_body(
-    rid: str, model: str, created: int, text: str, finish_reason: str, use: dict[str, int], *, chat: bool
+    rid: str, model: str, created: int, text: str, finish_reason: str, use: dict[str, Any], *, chat: bool
 ) -> bytes:
     if chat:
         choice: dict[str, Any] = {
@@ -209,7 +211,7 @@ def chunk(
     text: str | None = None,
     role: bool = False,
     finish_reason: str | None = None,
-    use: dict[str, int] | None = None,
+    use: dict[str, Any] | None = None,
     no_choices: bool = False,
 ) -> bytes:
     """One SSE event; ``no_choices``: the final usage chunk of ``include_usage`` (``choices: []``)."""
