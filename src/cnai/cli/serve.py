@@ -32,8 +32,9 @@ def serve(
         min=0,
         help="For models whose recent predicts are faster than this, the server waits for the model's thread "
         "directly, up to this long, instead of through the event loop: a cheaper hand-off; slower calls fall "
-        "back to the loop under the predict timeout. 0 turns it off (for models that release the GIL on "
-        "several cores). [default: 2]",
+        "back to the loop under the predict timeout. With batching off, requests that arrive together share "
+        "one such hand-off (each still its own predict call), as many as fit in half this time. 0 turns both "
+        "off (for models that release the GIL on several cores). [default: 2]",
     ),
     max_memory: str = typer.Option(None, help="Memory budget for loaded models, e.g. 2G; LRU eviction beyond it."),
     optimize: str = typer.Option(None, help="'onnx': serve scikit-learn models with ONNX Runtime when outputs match."),

@@ -29,6 +29,16 @@ the worker synchronously* for at most ``sync_wait_s`` (2 ms): the loop blocks, s
 the worker runs at once, and the result comes back with two thread switches. A call that takes
 longer is then awaited as usual under its deadline. A model that starts to hang costs the loop at
 most about ``sync_wait_s``: once the running call is older than that, no call waits synchronously.
+
+**Several predicts, one hand-off.** :meth:`Predictor.each` hands a group of inputs to the thread
+as one job that predicts them one after the other, each by itself (separate ``predict`` calls:
+nothing is merged, the model sees each input exactly as it would alone), and the loop waits once
+for all of them. With batching off the server groups the requests that arrived together (see
+:class:`cnai.serving.batching.Unbatched`): the thread switches are paid once per group instead of
+once per request. A group is only as large as the model's recent speed fits into half of
+``sync_wait_s`` (one input for a model that is slow or not yet timed), so the loop never waits
+longer than it would for one call, and a group shares one deadline: should it pass, the inputs
+already predicted keep their results and the others fail with :class:`PredictTimeout`.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +57,12 @@ from cnai.errors import CnaiError, Unavailable
 from cnai.serving.runtimes.base import ModelInput
 
 _TIME_EVERY = 4
+_MAX_GROUP = 64  # inputs per hand-off at most, however fast the model
 PredictFn = Callable[[ModelInput, tuple[str, ...]], dict[str, np.ndarray]]
+# One input of a group: (data, rows, outputs wanted).
+Input = tuple[ModelInput, int, tuple[str, ...]]
+# One input's outcome: (True, outputs) or (False, the exception that fails that input alone).
+Outcome = tuple[bool, Any]
 
 
 class PredictTimeout(CnaiError):
@@ -71,6 +86,21 @@ class _Timing:
 
     def record(self, seconds: float) -> None:
         self.ewma_s = seconds if self.ewma_s is None else 0.8 * self.ewma_s + 0.2 * seconds
+
+
+class _Group:
+    """Inputs predicted one after the other in one job on the model's thread.
+
+    ``results`` grows as the thread goes (one outcome per input, in order); ``cancelled`` stops
+    the thread before the next input once the group's deadline has passed.
+    """
+
+    __slots__ = ("cancelled", "inputs", "results")
+
+    def __init__(self, inputs: Sequence[Input]) -> None:
+        self.inputs = inputs
+        self.results: list[Outcome] = []
+        self.cancelled = False
 
 
 class _Call:
@@ -211,6 +241,7 @@ class Predictor:
         self.timing = _Timing()
         self.hung = 0
         self.sync_waits = 0  # calls the loop waited for synchronously (fast path), for tests and profiling
+        self.handoffs = 0  # jobs handed to the model's thread (one per group of predicts), likewise
         self._calls = 0
         self._worker = _Worker(f"cnai-predict-{model}")
 
@@ -220,49 +251,104 @@ class Predictor:
         return self.hung >= self.max_hung
 
     async def __call__(self, data: ModelInput, rows: int, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """One predict (a merged batch, or one request): its outputs, or its error raised."""
+        ((ok, value),) = await self.each(((data, rows, outputs),))
+        if ok:
+            result: dict[str, np.ndarray] = value
+            return result
+        raise value
+
+    def group_limit(self) -> int:
+        """How many inputs one hand-off may carry: as many as the model's recent predict time fits
+        into half of ``sync_wait_s`` (the other half is slack for a slower call), at least one."""
+        ewma = self.timing.ewma_s
+        if not self.sync_wait_s or ewma is None:
+            return 1
+        return max(1, min(_MAX_GROUP, int(self.sync_wait_s / 2 / max(ewma, 1e-7))))
+
+    async def each(self, inputs: Sequence[Input]) -> list[Outcome]:
+        """Predict every input by itself, one after the other, with one hand-off to the model's thread.
+
+        One outcome per input, in order: ``(True, outputs)``, or ``(False, error)`` for an input
+        whose predict raised or returned the wrong row count (that input alone fails), or whose
+        group ran past the deadline before or while it ran (:class:`PredictTimeout`). Raises
+        :class:`cnai.errors.Unavailable` when too many predicts are hung.
+        """
         if self.exhausted:
             raise Unavailable(
                 f"Model {self.model!r} is not ready: {self.hung} predicts hung past the "
                 f"{self.timeout_s:g}s timeout and are still running; reload the model or restart the server"
             )
+        group = _Group(inputs)
         ewma = self.timing.ewma_s
+        timeout: PredictTimeout | None = None
         if self.inline_below_s and ewma is not None and ewma < self.inline_below_s:
-            result = self._timed(data, outputs)  # opt-in: on the loop, no deadline possible
+            self._run_group(group)  # opt-in: on the loop, no deadline possible
         else:
-            result = await self._in_thread(data, outputs)
-        check_rows(self.model, result, rows, outputs)
-        return result
+            timeout = await self._in_thread(group)
+        results, model = group.results, self.model
+        out: list[Outcome] = []
+        for i, (_, rows, outputs) in enumerate(inputs):
+            if i >= len(results):  # the deadline passed before this input's predict ended
+                out.append((False, timeout))
+                continue
+            ok, value = results[i]
+            if ok:
+                try:
+                    check_rows(model, value, rows, outputs)
+                except BadModelOutput as exc:
+                    ok, value = False, exc
+            out.append((ok, value))
+        return out
 
-    async def _in_thread(self, data: ModelInput, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+    async def _in_thread(self, group: _Group) -> PredictTimeout | None:
+        """Run ``group`` on the model's thread; the timeout error when its deadline passed (then
+        ``group.results`` holds what ended in time), else None."""
         worker = self._worker
         ewma = self.timing.ewma_s
         deadline_s = self.timeout_s
-        if self._may_wait_synchronously(worker, ewma):
-            call = worker.start(self._timed, data, outputs)
+        self.handoffs += 1
+        if self._may_wait_synchronously(worker, ewma, len(group.inputs)):
+            call = worker.start(self._run_group, group)
             self.sync_waits += 1
             if worker.wait(call, self.sync_wait_s):
-                result: dict[str, np.ndarray] = call.result()
-                return result
+                call.result()  # re-raises what escaped the group (BaseException only)
+                return None
             assert call.future is not None  # wait() set it when it gave up
             future, deadline_s = call.future, self.timeout_s - self.sync_wait_s
         else:
-            future = worker.submit(self._timed, data, outputs)
+            future = worker.submit(self._run_group, group)
         try:
             async with asyncio.timeout(deadline_s):
-                result = await future
-                return result
+                await future
+                return None
         except TimeoutError:
-            if future.cancelled():  # our deadline, not a TimeoutError raised by the model itself
-                self._abandon(worker)
-                raise PredictTimeout(f"predict of model {self.model!r} timed out after {self.timeout_s:g}s") from None
-            raise
+            if not future.cancelled():  # raised by the job itself, not our deadline
+                raise
+        group.cancelled = True  # the thread stops before the next input
+        # What ended in time, as a new list: the abandoned thread may still append to the old one.
+        group.results = group.results[:]
+        self._abandon(worker)
+        return PredictTimeout(f"predict of model {self.model!r} timed out after {self.timeout_s:g}s")
 
-    def _may_wait_synchronously(self, worker: _Worker, ewma: float | None) -> bool:
-        """Whether this call is expected to end within ``sync_wait_s``: the model is fast, the calls
-        queued before it fit in the budget too, and the call running now is not already late (a
-        model that starts to hang stops the synchronous waits within one ``sync_wait_s``)."""
+    def _run_group(self, group: _Group) -> _Group:
+        """On the model's thread: each input's predict, one after the other."""
+        results = group.results
+        for data, _, outputs in group.inputs:
+            if group.cancelled:
+                break
+            try:
+                results.append((True, self._timed(data, outputs)))
+            except Exception as exc:  # fails this input alone
+                results.append((False, exc))
+        return group
+
+    def _may_wait_synchronously(self, worker: _Worker, ewma: float | None, n: int) -> bool:
+        """Whether ``n`` predicts are expected to end within ``sync_wait_s``: the model is fast, the
+        calls queued before them fit in the budget too, and the call running now is not already
+        late (a model that starts to hang stops the synchronous waits within one ``sync_wait_s``)."""
         budget = self.sync_wait_s
-        return bool(budget) and ewma is not None and (worker.pending + 1) * ewma < budget and worker.busy_for() < budget
+        return bool(budget) and ewma is not None and (worker.pending + n) * ewma < budget and worker.busy_for() < budget
 
     def _abandon(self, worker: _Worker) -> None:
         """Leave the hung thread to finish on its own; later calls get a fresh thread."""

@@ -53,7 +53,8 @@ class ServeSettings(SettingsWithFiles):
         default=2.0,
         ge=0,
         description="Longest time the server waits for a fast model's thread directly (a cheaper hand-off than "
-        "through the event loop) before awaiting it under the predict timeout; 0: always through the loop.",
+        "through the event loop) before awaiting it under the predict timeout; with batching off, requests that "
+        "arrive together share one hand-off (separate predict calls). 0: always through the loop, one by one.",
     )
     max_memory: int = Field(default=0, ge=0, description="Bytes of loaded models before LRU eviction; 0: no limit.")
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

@@ -106,3 +106,25 @@ async def test_two_processes_producing_to_one_file_lose_nothing(tmp_path: Path) 
 
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_one_append_larger_than_an_insert_statement_keeps_every_record_in_order(tmp_path: Path) -> None:
+    from cnai.events.partitioner import Partitioner
+    from cnai.events.sqlite_log import SqliteLog
+
+    log = SqliteLog(tmp_path / "events.db")
+    entries = [
+        (f"k{i % 2}".encode(), f"v{i}".encode(), (("n", str(i).encode()),) if i % 7 == 0 else ()) for i in range(300)
+    ]
+    log.append([("t", entries[:290]), ("u", entries[290:])], Partitioner(), 1234, 2)
+    got = {(topic, p): log.fetch(topic, p, 0, 1000) for topic in ("t", "u") for p in range(2)}
+    by_value = {r.value: r for records in got.values() for r in records}
+    assert len(by_value) == 300
+    for records in got.values():
+        assert [r.offset for r in records] == list(range(len(records)))  # dense, from 0
+        values = [int(r.value[1:]) for r in records]
+        assert values == sorted(values)  # a key's records keep their order
+    for i, (key, value, headers) in enumerate(entries):
+        record = by_value[value]
+        assert (record.key, tuple(record.headers), record.timestamp_ms) == (key, headers, 1234), i
+    log.close()

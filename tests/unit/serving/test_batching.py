@@ -132,3 +132,24 @@ async def test_unbatched_and_inline_predictor() -> None:
     assert rec.batches == [1, 1, 1]
     assert predictor.timing.ewma_s is not None  # later calls ran inline (tiny predicts)
     await u.close()
+
+
+async def test_unbatched_requests_that_arrive_together_share_one_hand_off_not_one_predict() -> None:
+    rec = Recorder()
+    predictor = Predictor(rec, sync_wait_s=0.1)
+    u = Unbatched(predictor)
+    u.announce()
+    await u.submit(np.ones((1, 3)), 1, ("predict",))  # a lone request: times the model
+    before = predictor.handoffs
+    rows = [np.full((1, 3), float(i)) for i in range(10)]
+    rows[4] = -np.ones((1, 3))  # one bad request among them
+    for _ in rows:
+        u.announce()
+    results = await asyncio.gather(*(u.submit(r, 1, ("predict",)) for r in rows), return_exceptions=True)
+    assert rec.batches == [1] * 11  # every request its own predict call: batching stays off
+    assert predictor.handoffs - before < len(rows)  # but not one thread hand-off each
+    assert isinstance(results[4], ValueError)  # the bad request fails alone
+    good = [float(r["predict"][0]) for i, r in enumerate(results) if i != 4]  # type: ignore[index]
+    assert good == [3.0 * i for i in range(10) if i != 4]
+    assert u.queue_depth == 0
+    await u.close()

@@ -162,3 +162,53 @@ async def test_a_model_error_on_the_fast_path_reaches_the_caller() -> None:
         await p(np.ones((1, 2)), 1, ("predict",))
     assert (await p(np.ones((1, 2)), 1, ("predict",)))["predict"].tolist() == [2.0]
     p.close()
+
+
+async def test_a_group_is_predicted_one_input_at_a_time_with_one_hand_off() -> None:
+    seen: list[list[float]] = []
+
+    def model(data: np.ndarray, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        seen.append(data[:, 0].tolist())
+        if data[0, 0] == 2:
+            raise ValueError("bad input 2")
+        if data[0, 0] == 3:
+            return {name: np.zeros(5) for name in outputs}  # the wrong row count, for this input only
+        return {name: data.sum(axis=1) for name in outputs}
+
+    p = Predictor(model, model="m")
+    inputs = [(np.full((1, 2), float(i)), 1, ("predict",)) for i in range(5)]
+    outcomes = await p.each(inputs)
+    assert seen == [[0.0], [1.0], [2.0], [3.0], [4.0]]  # separate calls, in order: nothing merged
+    assert p.handoffs == 1
+    assert [ok for ok, _ in outcomes] == [True, True, False, False, True]
+    assert [v["predict"].tolist() for ok, v in outcomes if ok] == [[0.0], [2.0], [8.0]]
+    assert str(outcomes[2][1]) == "bad input 2"
+    assert isinstance(outcomes[3][1], BadModelOutput)
+    p.close()
+
+
+async def test_a_hang_inside_a_group_times_out_what_had_not_ended_and_stops_the_rest() -> None:
+    model = Blocking()
+    calls: list[float] = []
+
+    def counting(data: np.ndarray, outputs: tuple[str, ...]) -> dict[str, np.ndarray]:
+        calls.append(float(data[0, 0]))
+        return model(data, outputs)
+
+    p = Predictor(counting, model="m", timeout_s=0.05, max_hung=3)
+    inputs = [(np.full((1, 2), x), 1, ("predict",)) for x in (1.0, -1.0, 5.0)]
+    outcomes = await p.each(inputs)
+    assert outcomes[0][0]
+    assert outcomes[0][1]["predict"].tolist() == [2.0]
+    for ok, err in outcomes[1:]:
+        assert not ok
+        assert isinstance(err, PredictTimeout)
+    assert p.hung == 1
+    model.release.set()
+    for _ in range(200):
+        if p.hung == 0:
+            break
+        await _tick()
+    assert p.hung == 0
+    assert calls == [1.0, -1.0]  # the input after the hang never ran: its request had its answer
+    p.close()
