@@ -301,7 +301,7 @@ class Router:
         try:
             async for piece in stream:
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
-                last = piece
+                last = (last + piece)[-32:]  # the stream's end, even when [DONE] comes split across reads
         except UpstreamError as exc:
             if gone.done():
                 return CLIENT_GONE
