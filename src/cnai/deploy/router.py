@@ -254,9 +254,7 @@ class Router:
         if unknown is not None:
             served = ", ".join(sorted(self.models))
             message = f"The model {unknown!r} is not served by deployment {self.deployment} (it serves {served})"
-            doc = {"error": {"message": message, "type": "invalid_request_error", "param": "model",
-                             "code": "model_not_found"}}  # fmt: skip
-            await _send(send, 404, _JSON, orjson.dumps(doc))
+            await _send(send, 404, _JSON, _openai_error(message, "invalid_request_error", "model", "model_not_found"))
             return
         gone: asyncio.Future[None] = asyncio.ensure_future(_disconnected(receive))
         try:
@@ -306,10 +304,9 @@ class Router:
             if gone.done():
                 return CLIENT_GONE
             # Headers are out: end with an error event, never a clean end that looks complete.
-            event = {"error": {"message": f"the replica's stream broke: {exc}", "type": "server_error",
-                               "param": None, "code": None}}  # fmt: skip
+            event = _openai_error(f"the replica's stream broke: {exc}", "server_error")
             with contextlib.suppress(OSError):
-                await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(event) + b"\n\n"})
+                await send({"type": "http.response.body", "body": b"data: " + event + b"\n\n"})
             return 502
         finally:
             gone.remove_done_callback(client_left)
@@ -398,15 +395,19 @@ _JSON = [(b"content-type", b"application/json")]
 CLIENT_GONE = 499  # nginx's code for "the client closed the connection before the answer"
 
 
+def _openai_error(message: str, type_: str, param: str | None = None, code: str | None = None) -> bytes:
+    """OpenAI's error body (the shape of cnai.serving.protocol.openai.error_body, which the router
+    cannot import: that package needs numpy, which the control plane does not install)."""
+    return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
+
+
 def _error(
     status: int, message: str, target: str, openai: bool = False
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes, str]:
     if openai:
-        kind = "server_error" if status >= 500 else "invalid_request_error"
-        doc: dict[str, Any] = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+        body = _openai_error(message, "server_error" if status >= 500 else "invalid_request_error")
     else:
-        doc = {"error": message}
-    body = orjson.dumps(doc)
+        body = orjson.dumps({"error": message})
     return status, [*_JSON, (b"content-length", str(len(body)).encode())], body, target
 
 
