@@ -60,6 +60,7 @@ from cnai.deploy.stats import TargetStats
 from cnai.deploy.upstream import StreamedBody, UpstreamError, UpstreamPool
 from cnai.errors import Unavailable
 from cnai.http_transport import TransportLimits, http_protocol
+from cnai.serving.openai_error import error_body
 
 log = logging.getLogger("cnai.deploy.router")
 
@@ -254,7 +255,7 @@ class Router:
         if unknown is not None:
             served = ", ".join(sorted(self.models))
             message = f"The model {unknown!r} is not served by deployment {self.deployment} (it serves {served})"
-            await _send(send, 404, _JSON, _openai_error(message, "invalid_request_error", "model", "model_not_found"))
+            await _send(send, 404, _JSON, error_body(message, "invalid_request_error", "model", "model_not_found"))
             return
         gone: asyncio.Future[None] = asyncio.ensure_future(_disconnected(receive))
         try:
@@ -304,7 +305,7 @@ class Router:
             if gone.done():
                 return CLIENT_GONE
             # Headers are out: end with an error event, never a clean end that looks complete.
-            event = _openai_error(f"the replica's stream broke: {exc}", "server_error")
+            event = error_body(f"the replica's stream broke: {exc}", "server_error")
             with contextlib.suppress(OSError):
                 await send({"type": "http.response.body", "body": b"data: " + event + b"\n\n"})
             return 502
@@ -395,17 +396,11 @@ _JSON = [(b"content-type", b"application/json")]
 CLIENT_GONE = 499  # nginx's code for "the client closed the connection before the answer"
 
 
-def _openai_error(message: str, type_: str, param: str | None = None, code: str | None = None) -> bytes:
-    """OpenAI's error body (the shape of cnai.serving.protocol.openai.error_body, which the router
-    cannot import: that package needs numpy, which the control plane does not install)."""
-    return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
-
-
 def _error(
     status: int, message: str, target: str, openai: bool = False
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes, str]:
     if openai:
-        body = _openai_error(message, "server_error" if status >= 500 else "invalid_request_error")
+        body = error_body(message, "server_error" if status >= 500 else "invalid_request_error")
     else:
         body = orjson.dumps({"error": message})
     return status, [*_JSON, (b"content-length", str(len(body)).encode())], body, target

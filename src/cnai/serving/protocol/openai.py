@@ -17,6 +17,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from cnai.serving.openai_error import error_body
+
+__all__ = ["error_body"]  # re-exported: one shape for the server and the router
+
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "logprobs", "top_logprobs", "suffix", "echo")
 
@@ -36,10 +40,6 @@ class OpenAIError(Exception):
 
     def body(self) -> bytes:
         return error_body(self.message, self.type, self.param, self.code)
-
-
-def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> bytes:
-    return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
 
 
 def bad(message: str, param: str | None = None, code: str | None = None) -> OpenAIError:
