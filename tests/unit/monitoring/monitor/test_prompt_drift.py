@@ -383,3 +383,23 @@ def test_the_windows_api_returns_the_prompt_drift(plane: Env) -> None:
     app = TestClient(Starlette(routes=monitor_routes(plane.engine)))
     [window] = app.get("/api/v1/monitors/m/windows").json()["windows"]
     assert (window["verdict"], window["prompt_drift"]) == ("promptDrift", result)
+
+
+def test_the_example_is_valid_and_its_reference_holds_prompts() -> None:
+    import yaml
+
+    from cnai.monitoring.io import open_table
+    from cnai.monitoring.monitor.prompts import reference_prompts
+    from cnai.monitoring.monitor.spec import parse_monitor_spec
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[4]
+    docs = list(yaml.safe_load_all((root / "examples/prompt-drift/prompt-drift.yaml").read_text()))
+    validators = {DEPLOYMENT: validate_deployment_spec, KIND: validate_monitor_spec}
+    assert [d["kind"] for d in docs] == [DEPLOYMENT, DEPLOYMENT, KIND]
+    for doc in docs:
+        validators[doc["kind"]](doc["spec"])
+    assert docs[0]["spec"]["llm"]["captureContent"] is True
+    prompt_drift = parse_monitor_spec(docs[2]["spec"]).tests.prompt_drift
+    assert prompt_drift is not None and prompt_drift.embeddings == docs[1]["metadata"]["name"]
+    texts = reference_prompts(open_table(root / str(prompt_drift.reference.file)), prompt_drift.reference.column)
+    assert len(texts) == 72
