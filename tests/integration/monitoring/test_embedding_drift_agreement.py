@@ -113,16 +113,29 @@ def test_bootstrapped_distance_and_mmd(method: str, drift: bool) -> None:
 def test_parameters_other_than_the_defaults() -> None:
     ref, cur = _data(400, 200, True, seed=4)
     m = _methods()
+    ratio_ks = m["ratio"](component_stattest="ks", component_stattest_threshold=0.05)
     cases = [
-        (EmbeddingDriftOptions(method="distance", distance="cosine", threshold=0.05), m["distance"](dist="cosine", threshold=0.05)),
-        (EmbeddingDriftOptions(method="distance", distance="cityblock", threshold=1.0), m["distance"](dist="cityblock", threshold=1.0)),
-        (EmbeddingDriftOptions(method="distance", distance="chebyshev", threshold=0.3), m["distance"](dist="chebyshev", threshold=0.3)),
-        (EmbeddingDriftOptions(method="ratio", component_method="ks", component_threshold=0.05), m["ratio"](component_stattest="ks", component_stattest_threshold=0.05)),
-        (EmbeddingDriftOptions(method="ratio", component_method="psi", threshold=0.5), m["ratio"](component_stattest="psi", threshold=0.5)),
+        (
+            EmbeddingDriftOptions(method="distance", distance="cosine", threshold=0.05),
+            m["distance"](dist="cosine", threshold=0.05),
+        ),
+        (
+            EmbeddingDriftOptions(method="distance", distance="cityblock", threshold=1.0),
+            m["distance"](dist="cityblock", threshold=1.0),
+        ),
+        (
+            EmbeddingDriftOptions(method="distance", distance="chebyshev", threshold=0.3),
+            m["distance"](dist="chebyshev", threshold=0.3),
+        ),
+        (EmbeddingDriftOptions(method="ratio", component_method="ks", component_threshold=0.05), ratio_ks),
+        (
+            EmbeddingDriftOptions(method="ratio", component_method="psi", threshold=0.5),
+            m["ratio"](component_stattest="psi", threshold=0.5),
+        ),
         (EmbeddingDriftOptions(method="model", threshold=0.7), m["model"](threshold=0.7)),
         (EmbeddingDriftOptions(method="mmd", pca_components=4), m["mmd"](pca_components=4)),
         (EmbeddingDriftOptions(method="model", bootstrap=False, pca_components=3), m["model"](pca_components=3)),
-    ]  # fmt: skip
+    ]
     for options, method in cases:
         _agree(ref, cur, options, method)
 

@@ -53,8 +53,7 @@ MAX_REFERENCE_PROMPTS = 10_000
 TIMEOUT_S = 60.0  # a scaled-to-zero deployment starts within its activation timeout (60 s)
 VERSION_HEADER = "x-cnai-model-version"
 CAPTURE_HINT = (
-    "the LLM deployment must log prompts: set spec.llm.captureContent: true on it "
-    "(cnai serve --llm-capture-content)"
+    "the LLM deployment must log prompts: set spec.llm.captureContent: true on it (cnai serve --llm-capture-content)"
 )
 
 

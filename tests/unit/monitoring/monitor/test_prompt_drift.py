@@ -26,7 +26,8 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from cnai._clock import now_ms
-from cnai.deploy.specs import KIND as DEPLOYMENT, validate_deployment_spec
+from cnai.deploy.specs import KIND as DEPLOYMENT
+from cnai.deploy.specs import validate_deployment_spec
 from cnai.errors import InvalidArgument, InvalidState
 from cnai.events import INFERENCE_TOPIC, bus_from_url, decode
 from cnai.events.cloudevents import make_event
@@ -154,7 +155,11 @@ def monitor_spec(env: Env, **prompt_drift: Any) -> dict[str, Any]:
         "target": {"deployment": "chat"},
         "window": {"count": 20},
         "tests": {
-            "promptDrift": {"embeddings": "mini", "reference": {"file": reference_file(env, cooking(60))}, **prompt_drift}
+            "promptDrift": {
+                "embeddings": "mini",
+                "reference": {"file": reference_file(env, cooking(60))},
+                **prompt_drift,
+            }
         },
         "actions": [{"alert": {"topic": "prompt-alerts"}}],
         "cooldownSeconds": 0,
@@ -400,6 +405,7 @@ def test_the_example_is_valid_and_its_reference_holds_prompts() -> None:
         validators[doc["kind"]](doc["spec"])
     assert docs[0]["spec"]["llm"]["captureContent"] is True
     prompt_drift = parse_monitor_spec(docs[2]["spec"]).tests.prompt_drift
-    assert prompt_drift is not None and prompt_drift.embeddings == docs[1]["metadata"]["name"]
+    assert prompt_drift is not None
+    assert prompt_drift.embeddings == docs[1]["metadata"]["name"]
     texts = reference_prompts(open_table(root / str(prompt_drift.reference.file)), prompt_drift.reference.column)
     assert len(texts) == 72
