@@ -78,7 +78,14 @@ from cnai.monitoring.monitor.evaluate import WindowVerdict, evaluate, monitored_
 from cnai.monitoring.monitor.incidents import Incident, on_late_breach, on_window, restored
 from cnai.monitoring.monitor.metrics import MonitorMetrics
 from cnai.monitoring.monitor.performance import metrics as performance_metrics
-from cnai.monitoring.monitor.prompts import PROMPT_INPUT, EmbeddingsClient, PromptState, judge, reference_prompts
+from cnai.monitoring.monitor.prompts import (
+    PROMPT_INPUT,
+    EmbeddingsClient,
+    PromptState,
+    clip_prompts,
+    judge,
+    reference_prompts,
+)
 from cnai.monitoring.monitor.reference import ReferenceLoader, load_file_reference
 from cnai.monitoring.monitor.rows import Row, parse_inference, rows_of
 from cnai.monitoring.monitor.service import window_stats
@@ -357,6 +364,8 @@ class MonitorController:
                 if inference.ts_ms >= m.created_at and m.spec.target.matches(inference.model, inference.version):
                     perf = m.spec.tests.performance
                     rows = rows_of(inference, m.row_features, perf.prediction_output if perf else None)
+                    if m.spec.tests.prompt_drift is not None:
+                        rows = clip_prompts(rows)
                     new_rows.setdefault(m.name, []).extend(rows)
         updates: list[tuple[_Monitor, int, list[Row], Incident]] = []
         for m in ready:

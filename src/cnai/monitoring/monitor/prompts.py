@@ -28,7 +28,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -74,6 +74,18 @@ def reference_prompts(source: TableSource, column: str) -> list[str]:
             f"promptDrift reference holds {len(texts)} prompts; at most {MAX_REFERENCE_PROMPTS} (sample it)"
         )
     return texts
+
+
+def clip_prompts(rows: list[Row]) -> list[Row]:
+    """The rows with each prompt cut to what the embedding reads, so an open window's buffer in
+    the database stays bounded by the window's size, not by how long users' prompts are."""
+    out = []
+    for r in rows:
+        prompt = r.values.get(PROMPT_INPUT)
+        if isinstance(prompt, str) and len(prompt) > MAX_PROMPT_CHARS:
+            r = replace(r, values={**r.values, PROMPT_INPUT: prompt[:MAX_PROMPT_CHARS]})
+        out.append(r)
+    return out
 
 
 def window_prompts(rows: Sequence[Row]) -> tuple[list[str], int]:

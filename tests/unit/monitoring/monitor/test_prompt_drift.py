@@ -409,3 +409,15 @@ def test_the_example_is_valid_and_its_reference_holds_prompts() -> None:
     assert prompt_drift.embeddings == docs[1]["metadata"]["name"]
     texts = reference_prompts(open_table(root / str(prompt_drift.reference.file)), prompt_drift.reference.column)
     assert len(texts) == 72
+
+
+def test_long_prompts_are_cut_to_what_the_embedding_reads_before_they_are_buffered() -> None:
+    from cnai.monitoring.monitor.prompts import MAX_PROMPT_CHARS, clip_prompts, window_prompts
+    from cnai.monitoring.monitor.rows import parse_inference, rows_of
+
+    inference = parse_inference(chat_event(1, "spices " * 2000))
+    assert inference is not None
+    [row] = clip_prompts(rows_of(inference, ["prompt"]))
+    assert len(row.values["prompt"]) == MAX_PROMPT_CHARS
+    assert row.service is not None  # the request still counts for the service statistics
+    assert window_prompts([row]) == ([row.values["prompt"]], 1)
