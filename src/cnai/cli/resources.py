@@ -156,15 +156,6 @@ def _monitor_error_rate(status: dict[str, Any], spec: dict[str, Any]) -> str:
     return "-" if rate is None else f"{rate:.1%}"
 
 
-def _monitor_prompt_drift(status: dict[str, Any], spec: dict[str, Any]) -> str:
-    """tests.promptDrift of the last window: its score, and "drift" when it drifted."""
-    result = (status.get("lastWindow") or {}).get("promptDrift") or {}
-    if result.get("error"):
-        return "error"
-    score = result.get("score")
-    return "-" if score is None else f"{score:.3g}" + (" drift" if result.get("drifted") else "")
-
-
 # Columns `cnai get` shows per kind, between STATUS and GENERATION: what kubectl users look for.
 _COLUMNS: dict[str, dict[str, Callable[[dict[str, Any], dict[str, Any]], str]]] = {
     "Deployment": {
@@ -178,7 +169,6 @@ _COLUMNS: dict[str, dict[str, Callable[[dict[str, Any], dict[str, Any]], str]]] 
         "BREACHES": lambda status, spec: str(status.get("breaches", 0)),
         "LAST DRIFT SHARE": _monitor_drift,
         "LAST ERROR RATE": _monitor_error_rate,
-        "LAST PROMPT DRIFT": _monitor_prompt_drift,
     },
 }
 

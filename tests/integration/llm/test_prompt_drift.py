@@ -221,11 +221,9 @@ def test_prompts_on_another_topic_drift_in_the_next_window(
         assert result["score"] > result["threshold"] >= first["prompt_drift"]["score"]
     default = plane.resource("Monitor", "prompts")["status"]["lastWindow"]["promptDrift"]
     assert (default["method"], default["bootstrap"]) == ("model", True)  # Evidently's default below 1,000 rows
-    header, *rows = plane.cnai("get", "monitors").splitlines()
-    assert "LAST PROMPT DRIFT" in header
-    [row] = [r for r in rows if r.split()[0] == "prompts"]
-    # windows, breaches, drift share (no reference), error rate (no tests.service), prompt drift
-    assert row.split()[2:8] == ["2", "1", "-", "-", "1", "drift"], row
+    status = plane.cnai("describe", "monitor", "prompts").split("\nstatus\n", 1)[1]
+    assert "promptDrift:" in status
+    assert "drifted: true" in status
     metrics = httpx.get(f"{plane.url}/metrics", timeout=10).text
     assert 'cnai_monitor_prompt_drift{monitor="prompts"} 1.0' in metrics
     wait_for(
