@@ -74,12 +74,14 @@ class ReplicaTemplate:
     max_batch_delay_ms: float | None = None
     max_memory: str | None = None
     llm_options: tuple[tuple[str, int], ...] = ()  # (cnai serve flag, value) for a GGUF model
+    llm_switches: tuple[str, ...] = ()  # cnai serve flags without a value (--llm-capture-content)
 
     @property
     def revision(self) -> str:
         fields = asdict(self)
-        if not fields["llm_options"]:  # absent before LLM options existed: the same revision as then
-            del fields["llm_options"]
+        for name in ("llm_options", "llm_switches"):
+            if not fields[name]:  # absent before these options existed: the same revision as then
+                del fields[name]
         return hashlib.sha1(repr(sorted(fields.items())).encode()).hexdigest()[:10]
 
     def args(self, host: str, port: int) -> list[str]:
@@ -92,6 +94,7 @@ class ReplicaTemplate:
             out += ["--max-memory", self.max_memory]
         for flag, value in self.llm_options:
             out += [flag, str(value)]
+        out += self.llm_switches
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +105,7 @@ class ReplicaTemplate:
         fields: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__}
         # JSON gave lists back; a record written before llm_options existed has none.
         fields["llm_options"] = tuple((str(f), int(v)) for f, v in fields.get("llm_options") or ())
+        fields["llm_switches"] = tuple(str(f) for f in fields.get("llm_switches") or ())
         return cls(**fields)
 
 

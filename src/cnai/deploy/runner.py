@@ -38,7 +38,7 @@ from cnai.deploy.metrics import DeployMetrics
 from cnai.deploy.replicas import FAILED, READY, STARTING, STOPPED, Launcher, Replica, ReplicaTemplate, kill_recorded
 from cnai.deploy.resolver import VersionResolver
 from cnai.deploy.router import CANARY, PRIMARY, Router, RouterServer
-from cnai.deploy.specs import KIND, DeploymentSpec, llm_flags, parse_deployment_spec
+from cnai.deploy.specs import KIND, DeploymentSpec, llm_flags, llm_switches, parse_deployment_spec
 from cnai.deploy.traffic import TrafficHistory
 from cnai.errors import CnaiError
 from cnai.resources import Resource, ResourceStore
@@ -252,6 +252,7 @@ class DeploymentRunner:
             max_batch_delay_ms=spec.batching.max_batch_delay_ms,
             max_memory=spec.resources.model_budget,  # limits.memory bounds the models when maxMemory is unset
             llm_options=llm_flags(spec),
+            llm_switches=llm_switches(spec),
         )
         self._templates[role] = template
         return template

@@ -9,6 +9,7 @@
       autoscaling: {targetConcurrency: 10}
       canary: {model: models:/wine/7, percent: 20, maxErrorRate: 0.05}
       llm: {slots: 4, context: 2048}      # a GGUF model: sequences decoded together, tokens per sequence
+                                          # (captureContent: true logs prompts, for tests.promptDrift)
       resources:                          # Kubernetes form; the local runner uses limits.memory
         requests: {cpu: 500m, memory: 1Gi}
         limits: {memory: 2Gi, nvidia.com/gpu: 1}
@@ -107,6 +108,9 @@ class LLM(_Part):
     context: int | None = Field(default=None, ge=64, le=1 << 20, description="Tokens per sequence.")
     max_waiting: int | None = Field(default=None, ge=0, le=100_000, description="Queued beyond the slots.")
     threads: int | None = Field(default=None, ge=0, le=1024, description="CPU threads per decode; 0: auto.")
+    # Prompts and completions in the inference events (cnai serve --llm-capture-content): what a
+    # Monitor's tests.promptDrift reads. Off by default: message content is user data.
+    capture_content: bool = Field(default=False, description="Log prompts and completions in inference events.")
 
 
 class Resources(_Part):
@@ -195,6 +199,11 @@ def llm_flags(spec: DeploymentSpec) -> tuple[tuple[str, int], ...]:
         ("--llm-threads", options.threads),
     )
     return tuple((flag, value) for flag, value in given if value is not None)
+
+
+def llm_switches(spec: DeploymentSpec) -> tuple[str, ...]:
+    """The ``cnai serve`` flags without a value that the spec's ``llm`` options turn on."""
+    return ("--llm-capture-content",) if spec.llm.capture_content else ()
 
 
 def _describe(exc: ValidationError) -> str:

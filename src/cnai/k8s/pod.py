@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnai.deploy.quantity import GPU
-from cnai.deploy.specs import llm_flags
+from cnai.deploy.specs import llm_flags, llm_switches
 from cnai.k8s.model import ServedModel
 from cnai.k8s.options import RUN_AS_USER, SERVE_PORT
 from cnai.k8s.source import ModelSource
@@ -100,6 +100,7 @@ def serve_args(served: ServedModel, model_ref: str) -> list[str]:
         args += ["--max-memory", spec.resources.max_memory]
     for flag, value in llm_flags(spec):
         args += [flag, str(value)]
+    args += llm_switches(spec)
     if served.options.event_bus:
         args += ["--event-bus", served.options.event_bus]
     else:

@@ -13,7 +13,7 @@ leaked editor token, or an admin token on a server started without the flag, can
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cnai.auth.principal import Principal, Role
@@ -35,6 +35,9 @@ class AdmissionContext:
     allow_local_models: bool = False
     webhook_allowlist: tuple[str, ...] = ()
     control_plane_port: int | None = None  # a Deployment's router must not take the plane's own port
+    # (kind, name) -> the stored spec, or None: for a spec that depends on another resource's
+    # (a Monitor's prompts need its Deployment to log them). Set by the ResourceStore.
+    stored_spec: Callable[[str, str], dict[str, Any] | None] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AdmissionContext:

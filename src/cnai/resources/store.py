@@ -9,7 +9,7 @@ status already reflects the latest spec.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import orjson
@@ -72,7 +72,8 @@ class ResourceStore:
         self.engine = engine
         self.validators = dict(validators)
         self.admissions = dict(admissions or {})
-        self.context = context or AdmissionContext()
+        context = context or AdmissionContext()
+        self.context = context if context.stored_spec is not None else replace(context, stored_spec=self._stored_spec)
 
     @property
     def kinds(self) -> list[str]:
@@ -130,6 +131,12 @@ class ResourceStore:
             else:
                 outcome = "unchanged"
             return _resource(conn.execute(select(resources).where(*_key(doc.kind, doc.name))).one()), outcome
+
+    def _stored_spec(self, kind: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self.get(kind, name).spec
+        except NotFound:
+            return None
 
     def get(self, kind: str, name: str) -> Resource:
         with read_tx(self.engine) as conn:

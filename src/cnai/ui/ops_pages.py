@@ -30,6 +30,7 @@ from cnai.ui.components import (
     short,
     span_of,
     table,
+    tag,
     when,
 )
 from cnai.ui.layout import HOME, Page
@@ -124,7 +125,7 @@ def monitors_table(plane: ControlPlane) -> Listing:
                 phase_pill(m.status.get("phase")),
                 m.status.get("windows", 0),
                 m.status.get("breaches", 0),
-                number(last.get("driftShare"), 3) if last else "-",
+                _drift_share(m.spec, last.get("driftShare")) if last else "-",
                 _verdict(last) if last else "-",
             ]
         )
@@ -132,16 +133,43 @@ def monitors_table(plane: ControlPlane) -> Listing:
     return Listing(len(found), table(headers, rows, empty="no monitors", numeric=[2, 3, 4]), note)
 
 
+NO_DRIFT_TEST = "no drift test"
+
+
+def _drift_share(spec: dict[str, Any], share: object) -> object:
+    """A window's share of drifted features; a monitor without a reference compares no feature,
+    and its 0 would read as "no drift" where nothing was tested."""
+    if spec.get("reference") is None:
+        return tag("span", NO_DRIFT_TEST, "muted", title="no reference: features are not compared")
+    return number(share, 3)
+
+
 def _verdict(window: dict[str, Any]) -> Html:
-    """What a window concluded: drift, a performance breach (e.g. accuracy), an error, or ok."""
+    """What a window concluded: drift, a service, prompt or performance breach, an error, or ok."""
     drift = window.get("datasetDrift", window.get("dataset_drift"))
     failed = (window.get("performance") or {}).get("breached") or []
+    service = (window.get("service") or {}).get("breached") or []
+    prompts = (window.get("promptDrift", window.get("prompt_drift")) or {}).get("drifted")
     if window.get("error"):
         return pill("error", "bad")
+    reasons = (["drift"] if drift else []) + [str(f) for f in [*service, *failed]]
+    reasons += ["prompt drift"] if prompts else []
     if window.get("breached"):
-        reasons = (["drift"] if drift else []) + [str(f) for f in failed]
         return pill(" + ".join(reasons) or "breached", "bad")
-    return pill("drift", "warn") if drift else pill("ok", "ok")
+    return pill(" + ".join(reasons), "warn") if reasons else pill("ok", "ok")
+
+
+def _prompt_drift(result: dict[str, Any] | None) -> object:
+    """tests.promptDrift of one window: 'model 0.344 / 0.708 ok', or why there is no score."""
+    if not result:
+        return "-"
+    if result.get("error"):
+        return join([pill("error", "bad"), " ", short(str(result["error"]), 120)])
+    if "score" not in result:
+        return tag("span", result.get("skipped") or f"{result.get('prompts', 0)} prompts", "muted")
+    verdict = pill("drift", "bad") if result.get("drifted") else pill("ok", "ok")
+    shown = f"{result.get('method')} {number(result['score'], 3)} / {number(result.get('threshold'), 3)}"
+    return join([shown, " ", verdict, f" ({result.get('prompts')} prompts)"])
 
 
 def _flow(value: object) -> str:
@@ -255,34 +283,49 @@ def monitor(plane: ControlPlane, name: str) -> Page:
     windows = store.windows(name, WINDOWS, None)
     actions = store.actions(name, ACTIONS)
     status, spec = m.status, m.spec
-    threshold = (spec.get("tests") or {}).get("driftShareThreshold")
+    tests = spec.get("tests") or {}
+    features = spec.get("reference") is not None
+    threshold = tests.get("driftShareThreshold") if features else None
+    prompt_spec = tests.get("promptDrift")
     alerts = status.get("alerts") or {}
     summary = {
         "phase": phase_pill(status.get("phase")),
         "message": status.get("message") or "-",
         "target": _flow(spec.get("target")),
-        "reference": _flow(spec.get("reference")),
+        "reference": _flow(spec.get("reference")) if features else f"none: {NO_DRIFT_TEST} of features",
         "windows": status.get("windows", 0),
         "breaches": status.get("breaches", 0),
         "open window rows": status.get("openWindowRows", 0),
         "actions": ", ".join(f"{k} {v}" for k, v in alerts.items()) or "-",
         **_meta(m),
     }
+    if prompt_spec:
+        summary["prompt drift"] = join(
+            [
+                f"{prompt_spec.get('method')} on embeddings from ",
+                link(f"/ui/deployments/{prompt_spec['embeddings']}", f"deployment {prompt_spec['embeddings']}"),
+                f", reference {_flow(prompt_spec.get('reference'))}",
+            ]
+        )
     oldest_first = list(reversed(windows))
-    charts = _monitor_charts(name, oldest_first, threshold)
+    charts = _monitor_charts(name, oldest_first, threshold, features=features)
     rows = [
         [
             link(f"/ui/monitors/{name}/windows/{w['window']}", w["window"]),
             span_of(w["start_ms"], w["end_ms"]),
             w["rows"],
-            number(w["drift_share"], 3),
+            _drift_share(spec, w["drift_share"]),
             _verdict(w),
             ", ".join(sorted(f for f, r in (w["features"] or {}).items() if r.get("drifted"))) or "-",
+            *([_prompt_drift(w.get("prompt_drift"))] if prompt_spec else []),
             _performance(w["performance"]),
             short(w["error"] or "", 80),
         ]
         for w in windows
     ]
+    columns = list(WINDOW_COLUMNS)
+    if prompt_spec:
+        columns.insert(columns.index("performance"), "prompt drift")
     action_rows = [
         [
             link(f"/ui/monitors/{name}/windows/{a['window']}", a["window"]),
@@ -304,23 +347,7 @@ def monitor(plane: ControlPlane, name: str) -> Page:
             section("Drift over time", charts, note=chart_note),
             section(
                 "Windows",
-                scroll(
-                    table(
-                        [
-                            "window",
-                            "time",
-                            "rows",
-                            "drift share",
-                            "verdict",
-                            "drifted features",
-                            "performance",
-                            "error",
-                        ],
-                        rows,
-                        empty="no windows closed yet",
-                        numeric=[0, 2, 3],
-                    )
-                ),
+                scroll(table(columns, rows, empty="no windows closed yet", numeric=[0, 2, 3])),
                 note=f"newest {WINDOWS}" if len(windows) >= WINDOWS else "",
             ),
             section(
@@ -362,8 +389,9 @@ def _performance(perf: dict[str, Any] | None) -> str:
 MAX_FEATURES = 12
 
 
-def _monitor_charts(name: str, windows: list[dict[str, Any]], threshold: object) -> Html:
-    """Drift share, per-feature scores and live performance per window, x = the window's end.
+def _monitor_charts(name: str, windows: list[dict[str, Any]], threshold: object, *, features: bool = True) -> Html:
+    """Drift share, per-feature scores, prompt drift and live performance per window, x = the
+    window's end. Without a reference (``features`` False) there is no drift share to draw.
 
     Windows can hold different numbers of rows (count or time windows, a spec change between
     them); each point's time is its own window's end, so uneven windows sit where they happened.
@@ -373,11 +401,18 @@ def _monitor_charts(name: str, windows: list[dict[str, Any]], threshold: object)
     x = [w["end_ms"] / 1000 for w in windows]
     links = [f"/ui/monitors/{name}/windows/{w['window']}" for w in windows]
     share: dict[str, Any] = {"label": "drift share", "values": [w["drift_share"] for w in windows]}
-    drift_series = [share]
-    if isinstance(threshold, int | float):
+    drift_series = [share] if features else []
+    if features and isinstance(threshold, int | float):
         drift_series.append({"label": "threshold", "values": [float(threshold)] * len(windows), "dash": [5, 4]})
-    features = sorted({f for w in windows for f in (w["features"] or {})})[:MAX_FEATURES]
-    feature_series = [{"label": f, "values": [_score((w["features"] or {}).get(f)) for w in windows]} for f in features]
+    names = sorted({f for w in windows for f in (w["features"] or {})})[:MAX_FEATURES]
+    feature_series = [{"label": f, "values": [_score((w["features"] or {}).get(f)) for w in windows]} for f in names]
+    prompt_results = [w.get("prompt_drift") or {} for w in windows]
+    prompt_series = []
+    if any("score" in r for r in prompt_results):
+        prompt_series = [
+            {"label": "prompt drift score", "values": [_finite(r.get("score")) for r in prompt_results]},
+            {"label": "threshold", "values": [_finite(r.get("threshold")) for r in prompt_results], "dash": [5, 4]},
+        ]
     perf_keys = sorted(
         {
             k
@@ -393,6 +428,7 @@ def _monitor_charts(name: str, windows: list[dict[str, Any]], threshold: object)
     for ident, title, series in (
         ("drift-share", "drift share", drift_series),
         ("feature-scores", "per-feature drift score", feature_series),
+        ("prompt-drift", "prompt drift (embeddings)", prompt_series),
         ("performance", "live performance (from posted labels)", perf_series),
     ):
         if not series:
@@ -436,7 +472,7 @@ def window_report(plane: ControlPlane, name: str, seq: str) -> Page:
         raise NotFound("Monitors are unavailable on this control plane: pip install 'cnai[monitoring]'")
     from cnai.monitoring.monitor.store import MonitorStore
 
-    plane.resources.get(MONITOR, name)
+    spec = plane.resources.get(MONITOR, name).spec
     if not seq.isdigit():
         raise InvalidArgument(f"Window numbers are integers, got {seq!r}")
     store = MonitorStore(plane.engine)
@@ -468,8 +504,9 @@ def window_report(plane: ControlPlane, name: str, seq: str) -> Page:
                     "monitor": link(f"/ui/monitors/{name}", name),
                     "time": span_of(w["start_ms"], w["end_ms"]),
                     "rows": w["rows"],
-                    "drift share": number(w["drift_share"], 3),
+                    "drift share": _drift_share(spec, w["drift_share"]),
                     "verdict": _verdict(w),
+                    **({"prompt drift": _prompt_drift(w["prompt_drift"])} if w.get("prompt_drift") else {}),
                     "performance": _performance(w["performance"]),
                     "error": w["error"] or "-",
                 }

@@ -108,6 +108,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
         "Monitor", "wine-drift", {"phase": "Ready", "windows": 2, "breaches": 1, "lastWindow": last}, 1
     )
     assert monitor.generation == 1
+    _prompt_monitor(plane, home)
     with httpx.Client(base_url=server.url, timeout=30) as http:
         yield Filled(server, http, exp, run_ids, script_exp)
     server.stop()
@@ -119,6 +120,31 @@ def _window(seq: int, share: float, drifted: list[str], accuracy: float) -> Clos
     verdict = WindowVerdict(100, start, start + 59_000, share, bool(drifted), features, {})
     actions = [OutboxAction(f"wine-drift/{seq}/0", "wine-drift", seq, 0, "alert", {}, {})] if drifted else []
     return ClosedWindow("wine-drift", seq, 1, verdict, bool(drifted), actions, [])
+
+
+def _prompt_monitor(plane: ControlPlane, home: Path) -> None:
+    """An LLM's monitor without a reference: service checks and the drift of its prompts, two windows."""
+    spec = {
+        "target": {"deployment": "chat"},
+        "window": {"count": 20},
+        "tests": {
+            "service": {"thresholds": {"errorRate": 0.1}},
+            "promptDrift": {"embeddings": "mini", "reference": {"file": str(home / "prompts.csv")}},
+        },
+    }
+    plane.resources.apply(Document("cnai.io/v1", "Monitor", "chat-prompts", spec), principal=SYSTEM)
+    windows = []
+    for seq, score, drifted in ((1, 0.41, False), (2, 0.97, True)):
+        start = 1_700_000_000_000 + seq * 60_000
+        prompts = {"embeddings": "mini", "method": "model", "prompts": 20, "referencePrompts": 56,
+                   "score": score, "threshold": 0.708, "drifted": drifted, "bootstrap": True}  # fmt: skip
+        service = {"requests": 20, "errorRate": 0.0, "breached": []}
+        verdict = WindowVerdict(20, start, start + 59_000, 0.0, False, {}, {}, service=service, prompt_drift=prompts)
+        reason = "promptDrift" if drifted else None
+        windows.append(ClosedWindow("chat-prompts", seq, 1, verdict, drifted, [], [], reason))
+    MonitorStore(plane.engine).write_batch("ui-test", Batch(windows=windows), now=1_700_000_000_000)
+    last = {"driftShare": 0.0, "datasetDrift": False, "breached": True, "promptDrift": windows[-1].verdict.prompt_drift}
+    plane.resources.set_status("Monitor", "chat-prompts", {"phase": "Ready", "windows": 2, "lastWindow": last}, 1)
 
 
 def _page(filled: Filled, path: str, status: int = 200) -> str:
@@ -286,6 +312,27 @@ def test_monitor_page_charts_windows_and_lists_actions(filled: Filled) -> None:
     report = _text(_page(filled, "/ui/monitors/wine-drift/windows/2"))
     assert "proline" in report
     assert "0.75" in report
+
+
+def test_a_monitor_without_reference_says_it_has_no_drift_test_and_shows_prompt_drift(filled: Filled) -> None:
+    overview = _text(_page(filled, "/"))
+    # name, phase, windows, breaches, last drift share (none: no reference), last verdict
+    assert "chat-prompts Ready 2 0 no drift test prompt drift " in overview
+    html = _page(filled, "/ui/monitors/chat-prompts")
+    text = _text(html)
+    assert "none: no drift test of features" in text
+    assert 'data-inline-chart="data-drift-share"' not in html  # no feature was compared
+    assert 'data-inline-chart="data-prompt-drift"' in html
+    assert 'href="/ui/deployments/mini"' in html
+    windows = text[text.index("Windows") :]
+    assert "model 0.41 / 0.708 ok (20 prompts)" in windows
+    assert "model 0.97 / 0.708 drift (20 prompts)" in windows
+    assert windows.count("no drift test") == 2
+    report = _text(_page(filled, "/ui/monitors/chat-prompts/windows/2"))
+    assert "prompt drift model 0.97 / 0.708 drift" in report
+    assert "drift share no drift test" in report
+    # A monitor with a reference still shows its share.
+    assert "0.75" in _text(_page(filled, "/ui/monitors/wine-drift"))
 
 
 def test_names_tags_and_params_are_escaped(filled: Filled) -> None:

@@ -67,6 +67,24 @@ def test_llm_options_become_the_replicas_serve_flags() -> None:
         parse_deployment_spec({"model": "m", "llm": {"slots": 0}})
 
 
+def test_llm_capture_content_becomes_the_valueless_serve_flag() -> None:
+    from cnai.deploy.replicas import ReplicaTemplate
+    from cnai.deploy.specs import llm_switches
+
+    spec = parse_deployment_spec({"model": "models:/chat@champion", "llm": {"captureContent": True}})
+    assert llm_switches(spec) == ("--llm-capture-content",)
+    template = ReplicaTemplate("chat", "models:/chat/1", "1", llm_switches=llm_switches(spec))
+    args = template.args("127.0.0.1", 9000)
+    assert args[-1] == "--llm-capture-content"
+    assert ReplicaTemplate.from_dict(orjson.loads(orjson.dumps(template.to_dict()))) == template
+    # Turning it on is a new revision (replicas roll); off keeps the revision replicas had before.
+    assert template.revision != ReplicaTemplate("chat", "models:/chat/1", "1").revision
+    assert llm_switches(parse_deployment_spec({"model": "m"})) == ()
+    assert validate_deployment_spec({"model": "m"})["llm"]["captureContent"] is False
+    with pytest.raises(InvalidArgument, match=r"spec\.llm\.captureContent"):
+        parse_deployment_spec({"model": "m", "llm": {"captureContent": "sometimes"}})
+
+
 def test_snake_case_is_accepted_too() -> None:
     spec = parse_deployment_spec({"model": "m", "served_name": "wine", "batching": {"max_batch_size": 8}})
     assert spec.served_name == "wine"

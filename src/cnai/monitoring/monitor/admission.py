@@ -9,6 +9,8 @@ checked again when an action runs.
   private, link-local, multicast or reserved address needs the admin role and the host (or a
   network holding the address) on ``--webhook-allowlist`` (see :mod:`.egress`).
 - ``alert`` writes to the server's own event bus: open to editors.
+- ``tests.promptDrift`` on a Deployment that exists and does not log prompts
+  (``llm.captureContent``) is refused with a 400 saying so: its windows would hold no prompt.
 
 At run time there is no caller any more, only the server: :func:`command_refusal` and the
 delivery's address check re-apply the server's opt-ins, so a spec stored while a flag was on does
@@ -25,7 +27,7 @@ from typing import Any
 import httpx
 
 from cnai.auth.principal import Principal, Role
-from cnai.errors import PermissionDenied
+from cnai.errors import InvalidArgument, PermissionDenied
 from cnai.monitoring.monitor import egress
 from cnai.monitoring.monitor.spec import parse_monitor_spec
 from cnai.resources.admission import AdmissionContext
@@ -44,6 +46,8 @@ def admit_monitor(spec: dict[str, Any], principal: Principal, context: Admission
     """The ``Admission`` of ``kind: Monitor``: raises PermissionDenied naming the first action
     this caller may not create on this server."""
     parsed = parse_monitor_spec(spec)
+    if parsed.tests.prompt_drift is not None and parsed.target.deployment is not None:
+        _check_prompts_logged(parsed.target.deployment.name, context)
     for index, action in enumerate(parsed.actions):
         where = f"actions[{index}]"
         if action.command is not None:
@@ -66,6 +70,17 @@ def admit_monitor(spec: dict[str, Any], principal: Principal, context: Admission
                 problems.append(refused)
             if problems:
                 raise PermissionDenied(f"{where}: {WEBHOOK_NEEDS}; {'; '.join(problems)}")
+
+
+def _check_prompts_logged(deployment: str, context: AdmissionContext) -> None:
+    """A Deployment not applied yet passes (it may come next in the same file): its windows will
+    say what is missing."""
+    stored = context.stored_spec("Deployment", deployment) if context.stored_spec is not None else None
+    if stored is not None and not (stored.get("llm") or {}).get("captureContent"):
+        raise InvalidArgument(
+            f"tests.promptDrift reads the prompts in deployment {deployment!r}'s inference events, and it does "
+            "not log them: set spec.llm.captureContent: true on that Deployment (cnai serve --llm-capture-content)"
+        )
 
 
 def command_refusal(argv: Sequence[str], context: AdmissionContext) -> str | None:

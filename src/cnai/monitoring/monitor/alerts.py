@@ -26,7 +26,7 @@ def alert_payload(
         "window": window["window"],
         "generation": window["generation"],
         "idempotency_key": key,
-        "verdict": reason,  # what breached: "drift", "service" or "performance"
+        "verdict": reason,  # what breached: "drift", "service", "promptDrift" or "performance"
         "target": (
             {"model": target.model.name, **({"version": target.model.version} if target.model.version else {})}
             if target.model
@@ -45,6 +45,7 @@ def alert_payload(
         },
         "performance": window.get("performance"),
         "service": window.get("service"),
+        "prompt_drift": window.get("prompt_drift"),
     }
 
 

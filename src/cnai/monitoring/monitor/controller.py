@@ -78,6 +78,14 @@ from cnai.monitoring.monitor.evaluate import WindowVerdict, evaluate, monitored_
 from cnai.monitoring.monitor.incidents import Incident, on_late_breach, on_window, restored
 from cnai.monitoring.monitor.metrics import MonitorMetrics
 from cnai.monitoring.monitor.performance import metrics as performance_metrics
+from cnai.monitoring.monitor.prompts import (
+    PROMPT_INPUT,
+    EmbeddingsClient,
+    PromptState,
+    clip_prompts,
+    judge,
+    reference_prompts,
+)
 from cnai.monitoring.monitor.reference import ReferenceLoader, load_file_reference
 from cnai.monitoring.monitor.rows import Row, parse_inference, rows_of
 from cnai.monitoring.monitor.service import window_stats
@@ -113,12 +121,22 @@ class _Monitor:
     rows: list[Row] = field(default_factory=list)
     perf_seq: int = 0  # the newest window whose performance is on the gauges
     incident: Incident = field(default_factory=Incident)  # which actions the next breach fires
+    prompts: PromptState | None = None  # tests.promptDrift: the reference prompts (and their vectors)
 
     @property
     def ready(self) -> bool:
         if self.spec is None or self.error is not None:
             return False
-        return self.reference is not None or self.spec.reference is None  # no reference: service only
+        if self.spec.tests.prompt_drift is not None and self.prompts is None:
+            return False
+        return self.reference is not None or self.spec.reference is None  # no reference: service/prompts only
+
+    @property
+    def row_features(self) -> list[str]:
+        """The event inputs kept on each row: the features, and the prompt for tests.promptDrift."""
+        if self.spec is not None and self.spec.tests.prompt_drift is not None and PROMPT_INPUT not in self.features:
+            return [*self.features, PROMPT_INPUT]
+        return self.features
 
     @property
     def next_ordinal(self) -> int:
@@ -158,6 +176,7 @@ class MonitorController:
         http_client: httpx.AsyncClient | None = None,
         context: AdmissionContext | None = None,
         only: frozenset[str] | None = None,
+        embeddings: EmbeddingsClient | None = None,
     ) -> None:
         self.store = MonitorStore(engine)
         # ``only``: run just these monitors (one controller per Monitor on Kubernetes); others
@@ -179,6 +198,9 @@ class MonitorController:
         self._http = http_client
         self._owns_http = http_client is None
         self.context = context or AdmissionContext()
+        # tests.promptDrift: embeddings from a Deployment's router on this machine (see .prompts).
+        self._embeddings = embeddings
+        self._owns_embeddings = embeddings is None
         self._monitors: dict[str, _Monitor] = {}
         self._offsets: dict[tuple[str, int], int] = {}
         self._statuses: dict[str, tuple[int, dict[str, Any]]] = {}  # the last written (generation, status)
@@ -220,6 +242,9 @@ class MonitorController:
         if self._owns_http and self._http is not None:
             await self._http.aclose()
             self._http = None
+        if self._owns_embeddings and self._embeddings is not None:
+            self._embeddings.close()
+            self._embeddings = None
         await self.bus.close()
 
     # -- consuming -------------------------------------------------------------------------------
@@ -306,7 +331,12 @@ class MonitorController:
             spec = parse_monitor_spec(resource.spec)
             reference = self.reference_loader(spec.reference) if spec.reference is not None else None
             monitor.features = monitored_features(spec, reference) if reference is not None else []
-            monitor.spec, monitor.reference, monitor.error = spec, reference, None
+            prompt_drift = spec.tests.prompt_drift
+            prompts = None
+            if prompt_drift is not None:
+                source = self.reference_loader(prompt_drift.reference)
+                prompts = PromptState(reference_prompts(source, prompt_drift.reference.column))
+            monitor.spec, monitor.reference, monitor.prompts, monitor.error = spec, reference, prompts, None
         except CnaiError as exc:
             monitor.error = exc.message
         except Exception as exc:  # an unreadable file, a store error: shown in the status, retried
@@ -333,7 +363,9 @@ class MonitorController:
                 assert m.spec is not None
                 if inference.ts_ms >= m.created_at and m.spec.target.matches(inference.model, inference.version):
                     perf = m.spec.tests.performance
-                    rows = rows_of(inference, m.features, perf.prediction_output if perf else None)
+                    rows = rows_of(inference, m.row_features, perf.prediction_output if perf else None)
+                    if m.spec.tests.prompt_drift is not None:
+                        rows = clip_prompts(rows)
                     new_rows.setdefault(m.name, []).extend(rows)
         updates: list[tuple[_Monitor, int, list[Row], Incident]] = []
         for m in ready:
@@ -376,6 +408,17 @@ class MonitorController:
                     (w.verdict.service or {}).get("breached"),
                     "" if w.actions else "; same incident, actions in cooldown",
                 )
+            elif w.breached and w.reason == "promptDrift":
+                result = w.verdict.prompt_drift or {}
+                log.warning(
+                    "monitor %s: window %d: prompts drifted (%s score %s, threshold %s)%s",
+                    w.monitor,
+                    w.seq,
+                    result.get("method"),
+                    result.get("score"),
+                    result.get("threshold"),
+                    "" if w.actions else "; same incident, actions in cooldown",
+                )
             elif w.breached:
                 log.warning(
                     "monitor %s: window %d drifted (share %.2f: %s)%s",
@@ -400,6 +443,12 @@ class MonitorController:
             verdict = replace(verdict, service=stats)
             if stats["breached"] and reason is None:
                 reason = "service"
+        prompt_drift = m.spec.tests.prompt_drift
+        if prompt_drift is not None and m.prompts is not None:
+            result = judge(prompt_drift, m.prompts, rows, self._embeddings_client())
+            verdict = replace(verdict, prompt_drift=result)
+            if result.get("drifted") and reason is None:
+                reason = "promptDrift"
         breached = reason is not None
         incident, fire = on_window(incident, breached, now, m.spec.cooldowns_ms)
         view = _window_view(m, seq, verdict)
@@ -413,6 +462,11 @@ class MonitorController:
             ]
         window = ClosedWindow(m.name, seq, m.generation, verdict, breached, actions, predictions, reason)
         return window, incident
+
+    def _embeddings_client(self) -> EmbeddingsClient:
+        if self._embeddings is None:
+            self._embeddings = EmbeddingsClient(self.resources)
+        return self._embeddings
 
     # -- ground truth ----------------------------------------------------------------------------
 
@@ -503,6 +557,8 @@ class MonitorController:
                 status["lastWindow"]["performance"] = last["performance"]
             if last["service"] is not None:
                 status["lastWindow"]["service"] = last["service"]
+            if last["prompt_drift"] is not None:
+                status["lastWindow"]["promptDrift"] = last["prompt_drift"]
             if last["error"]:
                 status["lastWindow"]["error"] = last["error"]
         return status
@@ -605,4 +661,5 @@ def _window_view(m: _Monitor, seq: int, verdict: WindowVerdict) -> dict[str, Any
         "features": verdict.features,
         "performance": None,
         "service": verdict.service,
+        "prompt_drift": verdict.prompt_drift,
     }

@@ -30,10 +30,12 @@ class WindowVerdict:
     error: str | None = None
     drifted: list[str] = field(default_factory=list)
     service: dict[str, Any] | None = None  # tests.service: requests, errors, latency, tokens (.service)
+    prompt_drift: dict[str, Any] | None = None  # tests.promptDrift: score, threshold, drifted (.prompts)
 
 
 def without_drift(rows: Sequence[Row]) -> WindowVerdict:
-    """The verdict of a monitor with no reference: nothing compared (its service is judged apart)."""
+    """The verdict of a monitor with no reference: no feature compared (its service and prompts are
+    judged apart)."""
     return WindowVerdict(
         len(rows), min(r.ts_ms for r in rows), max(r.ts_ms for r in rows), 0.0, False, features={}, quality={}
     )

@@ -48,6 +48,18 @@ class MonitorMetrics:
             ["monitor", "metric"],
             registry=r,
         )
+        self.prompt_drift_score = Gauge(
+            "cnai_monitor_prompt_drift_score",
+            "tests.promptDrift: the embedding drift score of the last window's prompts (NaN: none computed)",
+            ["monitor", "method"],
+            registry=r,
+        )
+        self.prompt_drift = Gauge(
+            "cnai_monitor_prompt_drift",
+            "1 when the last window's prompts drifted from the reference prompts",
+            ["monitor"],
+            registry=r,
+        )
         self.labelled = Gauge(
             "cnai_monitor_labelled_rows", "Labelled rows in the latest window with labels", ["monitor"], registry=r
         )
@@ -72,6 +84,7 @@ class MonitorMetrics:
         self._features: dict[str, set[str]] = {}
         self._metrics: dict[str, set[str]] = {}
         self._service: dict[str, set[str]] = {}
+        self._prompt_method: dict[str, str] = {}
 
     def observe_window(self, monitor: str, verdict: WindowVerdict, breached: bool) -> None:
         self.windows.labels(monitor).inc()
@@ -94,6 +107,15 @@ class MonitorMetrics:
         for name, value in stats.items():
             self.service.labels(monitor, name).set(value)
         self._service[monitor] = set(stats)
+        prompts = verdict.prompt_drift
+        if prompts is not None:
+            method = str(prompts.get("method"))
+            if self._prompt_method.get(monitor, method) != method:
+                self._remove(self.prompt_drift_score, monitor, self._prompt_method[monitor])
+            self._prompt_method[monitor] = method
+            score = prompts.get("score")
+            self.prompt_drift_score.labels(monitor, method).set(float("nan") if score is None else score)
+            self.prompt_drift.labels(monitor).set(1 if prompts.get("drifted") else 0)
 
     def observe_performance(self, monitor: str, performance: dict[str, Any]) -> None:
         values = {k: v for k, v in performance.items() if k in ("accuracy", "f1", "rmse", "mae") and v is not None}
@@ -114,8 +136,11 @@ class MonitorMetrics:
             self.labelled,
             self.windows,
             self.breaches,
+            self.prompt_drift,
         ):
             self._remove(metric, monitor)
+        if monitor in self._prompt_method:
+            self._remove(self.prompt_drift_score, monitor, self._prompt_method.pop(monitor))
         for feature in self._features.pop(monitor, set()):
             self._remove(self.feature_score, monitor, feature)
             self._remove(self.feature_drifted, monitor, feature)

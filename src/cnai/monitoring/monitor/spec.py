@@ -13,6 +13,10 @@
         columns: {petal_width: {method: psi, threshold: 0.2}}
         performance: {task: classification, thresholds: {accuracy: 0.9}, minLabels: 50}
         service: {thresholds: {errorRate: 0.05, latencyP95Ms: 250}}   # per window, see Service
+        promptDrift:                                     # LLM prompts, embedded: see PromptDrift
+          embeddings: minilm                             # a Deployment serving /v1/embeddings
+          reference: {file: /data/prompts.csv, column: prompt}
+          method: model                                  # ratio, distance, mmd (Evidently's methods)
       cooldownSeconds: 3600                              # one incident fires each action once an hour
       actions:
         - webhook:
@@ -34,6 +38,9 @@ reports requests, error rate, latency and time-to-first-token percentiles and to
           thresholds: {errorRate: 0.02, ttftP95Ms: 800, completionTokensMean: 400, lengthShare: 0.2}
       actions: [{alert: {}}]
 
+``tests.promptDrift`` likewise needs no ``reference`` of its own: it brings a reference of
+prompts (see :class:`PromptDrift`).
+
 Field names are camelCase as in Kubernetes; ``validate_monitor_spec`` returns the normalised
 spec (defaults filled in, unset options left out) that the resource store keeps.
 """
@@ -49,6 +56,7 @@ from pydantic.alias_generators import to_camel
 
 from cnai.errors import CnaiError, InvalidArgument
 from cnai.events.base import check_topic
+from cnai.monitoring.drift.embeddings import EmbeddingDriftOptions
 from cnai.monitoring.drift.stattests import get_test
 
 KIND = "Monitor"
@@ -155,6 +163,81 @@ class Reference(_Spec):
         match = _MODEL_URI.match(self.model_version or "")
         assert match is not None
         return match.group(1), match.group(2), match.group(3)
+
+
+class PromptReference(Reference):
+    """A reference of prompts: a CSV/Parquet file or run artifact as for ``reference``, and the
+    text column that holds the prompts."""
+
+    column: str = Field(default="prompt", min_length=1, max_length=256)
+
+
+# A Deployment's name (metadata.name): what the embeddings are asked of, never a URL.
+_DEPLOYMENT_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+class PromptDrift(_Spec):
+    """Drift of the prompts an LLM receives, judged on their embeddings (Evidently's embedding
+    drift methods, :mod:`cnai.monitoring.drift.embeddings`).
+
+    Each window's prompts (the ``prompt`` input of the LLM's inference events, logged only when the
+    LLM deployment sets ``llm.captureContent: true``) and, once per spec and embedding model
+    version, the reference prompts are embedded by the Deployment named ``embeddings`` (a
+    sentence-transformers model on ``/v1/embeddings``), through its router on this machine. A
+    window with ``minPrompts`` prompts whose embeddings drifted breaches with verdict
+    ``promptDrift``. Method parameters left out are Evidently's defaults.
+    """
+
+    embeddings: str = Field(min_length=1, max_length=63)
+    reference: PromptReference
+    method: Literal["model", "ratio", "distance", "mmd"] = "model"  # Evidently's default
+    threshold: float | None = None
+    bootstrap: bool | None = None
+    quantile_probability: float | None = Field(default=None, gt=0, lt=1)
+    pca_components: int | None = Field(default=None, ge=1, le=4096)
+    distance: Literal["euclidean", "cosine", "cityblock", "chebyshev"] | None = None
+    component_method: str | None = None
+    component_threshold: float | None = None
+    min_prompts: int = Field(default=10, ge=2, le=MAX_WINDOW_ROWS)
+
+    @field_validator("embeddings")
+    @classmethod
+    def _deployment_name(cls, value: str) -> str:
+        if not re.match(_DEPLOYMENT_NAME, value):
+            raise ValueError(
+                f"{value!r} is not a Deployment name: embeddings names the cnai Deployment (its metadata.name) "
+                "that serves the embedding model; cnai reaches it through its own router, never a URL"
+            )
+        return value
+
+    @field_validator("threshold", "component_threshold")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        return _finite_number(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> PromptDrift:
+        if self.distance is not None and self.method != "distance":
+            raise ValueError("distance applies to method distance")
+        if (self.component_method is not None or self.component_threshold is not None) and self.method != "ratio":
+            raise ValueError("componentMethod and componentThreshold apply to method ratio")
+        try:
+            self.options()
+        except CnaiError as exc:
+            raise ValueError(exc.message) from None
+        return self
+
+    def options(self) -> EmbeddingDriftOptions:
+        return EmbeddingDriftOptions(
+            method=self.method,
+            threshold=self.threshold,
+            bootstrap=self.bootstrap,
+            quantile_probability=self.quantile_probability,
+            pca_components=self.pca_components,
+            distance=self.distance or "euclidean",
+            component_method=self.component_method or "wasserstein",
+            component_threshold=self.component_threshold,
+        )
 
 
 class Window(_Spec):
@@ -296,6 +379,7 @@ class Tests(ColumnTest):
     drift_share_threshold: float = Field(default=0.5, gt=0, le=1)
     performance: Performance | None = None
     service: Service | None = None
+    prompt_drift: PromptDrift | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Tests:
@@ -440,7 +524,7 @@ class Action(_Spec):
 
 class MonitorSpec(_Spec):
     target: Target
-    reference: Reference | None = None  # None: no drift tests, only tests.service
+    reference: Reference | None = None  # None: no drift tests of features, only tests.service/promptDrift
     features: list[str] | None = Field(default=None, min_length=1, max_length=10_000)
     window: Window
     tests: Tests = Field(default_factory=Tests)
@@ -468,8 +552,11 @@ class MonitorSpec(_Spec):
     @model_validator(mode="after")
     def _reference_or_service(self) -> MonitorSpec:
         if self.reference is None:
-            if self.tests.service is None:
-                raise ValueError("reference is required for drift tests; a monitor without one must set tests.service")
+            if self.tests.service is None and self.tests.prompt_drift is None:
+                raise ValueError(
+                    "reference is required for drift tests; a monitor without one must set tests.service "
+                    "or tests.promptDrift"
+                )
             if self.features is not None:
                 raise ValueError("features name reference columns: they need a reference")
         return self

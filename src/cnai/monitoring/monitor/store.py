@@ -31,6 +31,8 @@ from cnai.monitoring.monitor.evaluate import WindowVerdict
 from cnai.monitoring.monitor.rows import Row
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# Verdicts of windows that breached when they closed besides feature drift (dataset_drift).
+WINDOW_VERDICTS = ("service", "promptDrift")
 _DUMP = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -58,7 +60,7 @@ class ClosedWindow:
     breached: bool
     actions: list[OutboxAction]
     predictions: list[tuple[str, int, Any]]  # (request id, row index, prediction)
-    reason: str | None = None  # what breached: "drift" or "service" (performance is judged later)
+    reason: str | None = None  # what breached: "drift", "service" or "promptDrift" (performance is judged later)
 
 
 @dataclass
@@ -117,8 +119,8 @@ class MonitorStore:
                 .order_by(monitor_windows.c.seq.desc())
                 .limit(1)
             ).first()
-            # Breaches in sequence (drift, service) open an incident; a late performance breach does not.
-            last = newest is not None and (bool(newest.dataset_drift) or newest.verdict == "service")
+            # Breaches in sequence (drift, service, prompts) open an incident; a late performance breach does not.
+            last = newest is not None and (bool(newest.dataset_drift) or newest.verdict in WINDOW_VERDICTS)
             fired = conn.execute(
                 select(monitor_actions.c.action_index, func.max(monitor_actions.c.created_at))
                 .where(monitor_actions.c.monitor == monitor)
@@ -396,8 +398,8 @@ def _insert_window(conn: Any, window: ClosedWindow, now: int) -> None:
         breached=window.breached,
         verdict=(window.reason or "drift") if window.breached else None,
         features=dumps(v.features),
-        # The service statistics travel in the quality document: no column of their own.
-        quality=dumps({**v.quality, "service": v.service} if v.service is not None else v.quality),
+        # The service statistics and the prompts' drift travel in the quality document: no column of their own.
+        quality=dumps(_quality_document(v)),
         performance=None,
         error=v.error,
         created_at=now,
@@ -417,6 +419,15 @@ def _insert_window(conn: Any, window: ClosedWindow, now: int) -> None:
         stmt = insert_for(conn, monitor_predictions)
         conn.execute(stmt.on_conflict_do_nothing(index_elements=["monitor", "request_id", "row_index"]), rows)
     _insert_actions(conn, window.actions, now)
+
+
+def _quality_document(v: WindowVerdict) -> dict[str, Any]:
+    out = dict(v.quality)
+    if v.service is not None:
+        out["service"] = v.service
+    if v.prompt_drift is not None:
+        out["promptDrift"] = v.prompt_drift
+    return out
 
 
 def _insert_actions(conn: Any, actions: Iterable[OutboxAction], now: int) -> None:
@@ -471,6 +482,7 @@ def _window_dict(r: Any) -> dict[str, Any]:
         "features": orjson.loads(r.features),
         "quality": quality,
         "service": quality.get("service"),
+        "prompt_drift": quality.get("promptDrift"),
         "performance": orjson.loads(r.performance) if r.performance is not None else None,
         "error": r.error,
         "created_at": r.created_at,
