@@ -19,6 +19,12 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.setdefault("MLFLOW_TRACKING_USERNAME", "")
+# mlflow's telemetry client fetches its config in a background thread on the first tracked client
+# call; offline that fails and the thread unsets _MLFLOW_TELEMETRY_SESSION_ID in os.environ, at a
+# moment of its choosing. A request the test's thread is making then iterates os.environ
+# (requests' proxy lookup) and dies with KeyError: '_MLFLOW_TELEMETRY_SESSION_ID' (seen under
+# load in test_rollout). Off for the tests, and so for the servers and replicas they start.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,16 +27,24 @@ pytestmark = pytest.mark.integration
 
 TIMEOUT_S = 1
 HANG_S = 3.0
+GATED_HANG_S = 60.0
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sm.LiveServing]:
+def gate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Creating this file makes the ``capped`` model's hung predicts return."""
+    return tmp_path_factory.mktemp("gate") / "release"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, gate: Path) -> Iterator[sm.LiveServing]:
     root = tmp_path_factory.mktemp("slow-models")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         sleeper = sm.save_sleeper(root / "sleeper")
+        gated = sm.save_sleeper(root / "gated", gate=gate)
         dropper = sm.save_row_dropper(root / "dropper")
-    dirs = {"sleepy": sleeper, "capped": sleeper, "drop": dropper}
+    dirs = {"sleepy": sleeper, "capped": gated, "drop": dropper}
     settings = serve_settings(
         tmp_path_factory.mktemp("slow-home"),
         dirs,
@@ -119,11 +128,12 @@ def _metric(text: str, line_start: str) -> float:
     raise AssertionError(f"no metric line {line_start!r}")
 
 
-def test_hung_threads_are_capped_then_the_model_is_not_ready(server: sm.LiveServing) -> None:
+def test_hung_threads_are_capped_then_the_model_is_not_ready(server: sm.LiveServing, gate: Path) -> None:
     infer = f"{server.url}/v2/models/capped/infer"
-    started = time.monotonic()
+    # The predicts hang until the test opens the gate (GATED_HANG_S only bounds a failed test), so
+    # both are still hung when the model's readiness is read, however slow the machine is.
     for _ in range(2):  # max_hung_predicts=2
-        r = httpx.post(infer, content=_sleep_request(HANG_S), timeout=30)
+        r = httpx.post(infer, content=_sleep_request(GATED_HANG_S), timeout=30)
         assert r.status_code == 504, r.text
     ready = httpx.get(f"{server.url}/v2/models/capped/ready")
     assert ready.json()["ready"] is False
@@ -135,7 +145,9 @@ def test_hung_threads_are_capped_then_the_model_is_not_ready(server: sm.LiveServ
     assert _metric(metrics, 'cnai_serving_predict_timeouts_total{model="capped"}') == 2.0
     # Other models are untouched, and the model comes back once its hung predicts return.
     assert httpx.post(f"{server.url}/v2/models/sleepy/infer", content=_sleep_request(0.0)).status_code == 200
-    deadline = started + 2 * (HANG_S + TIMEOUT_S) + 10
+    assert httpx.get(f"{server.url}/v2/models/capped/ready").json()["ready"] is False  # still hung
+    gate.touch()
+    deadline = time.monotonic() + 30
     while httpx.get(f"{server.url}/v2/models/capped/ready").json()["ready"] is False:
         assert time.monotonic() < deadline, "the model did not recover after its hung predicts returned"
         time.sleep(0.2)
