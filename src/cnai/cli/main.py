@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from cnai import __version__
@@ -43,6 +45,11 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """cnai: track, register, serve, watch and roll out ML models, the cloud-native way."""
+    # cnai's processes (and the replicas they start) load and log models through mlflow's library.
+    # Its usage telemetry stays off in them unless the user set it: cnai's servers phone nowhere,
+    # and where its endpoint cannot be reached mlflow's telemetry thread deletes a variable from
+    # os.environ while other threads read it (a KeyError in registry calls, seen under load).
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 app.command("up")(up_cmd.up)

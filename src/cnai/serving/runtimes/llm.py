@@ -494,14 +494,14 @@ class LlamaEngine:
 
     def _release(self, seq: _Seq, *, keep_cache: bool = True) -> None:
         """Free the slot; its cells keep the tokens read so far for a next prompt that starts alike."""
-        self._running.remove(seq)
         self._lc.llama_sampler_free(seq.sampler)
         if keep_cache:
             self._cache[seq.seq_id] = seq.gen.prompt[: seq.fed] + seq.out
         else:
             self._lc.llama_memory_seq_rm(self._mem, seq.seq_id, -1, -1)
             self._cache[seq.seq_id] = []
-        with self._cond:
+        with self._cond:  # at once, so no one sees the sequence gone but its slot not yet free
+            self._running.remove(seq)
             self._free.append(seq.seq_id)
 
     # ---- vocabulary -------------------------------------------------------------------------
