@@ -148,6 +148,7 @@ def endpoints(store: RunStore) -> list[Endpoint]:
             m.int("max_results", MAX_RESULTS_DEFAULT),
             m.str_list("order_by"),
             m.str("page_token"),
+            wire=True,
         )
         out: dict[str, Any] = {"runs": found}
         if token:
