@@ -146,6 +146,28 @@ def sqlite_write(engine: Engine) -> Iterator[Any]:
 
 
 @contextmanager
+def sqlite_read(engine: Engine) -> Iterator[Any]:
+    """A SQLite read transaction (one snapshot across statements) as a bare DBAPI cursor; see
+    ``sqlite_write`` for why and what stays the same."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        try:
+            cursor.execute("BEGIN")
+            try:
+                yield cursor
+            finally:
+                conn.rollback()  # nothing was written: ending the snapshot is all there is to do
+        except dbapi_error as exc:
+            raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
+        finally:
+            cursor.close()
+    finally:
+        conn.close()
+
+
+@contextmanager
 def read_tx(engine: Engine) -> Iterator[Connection]:
     """A connection for reads.
 

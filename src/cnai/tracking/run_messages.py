@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
-from cnai.db.schema import datasets, runs
+from cnai.db.schema import runs
 from cnai.tracking.metrics import wire_value
 
 # What a runs row must hold for ``run_info``; search and get select exactly these.
@@ -112,14 +112,14 @@ def run_info(row: Mapping[Any, Any]) -> dict[str, Any]:
     return info
 
 
-def load_by_id(conn: Connection, run_ids: list[str]) -> list[dict[str, Any]]:
+def load_by_id(conn: Connection, run_ids: list[str], *, wire: bool = False) -> list[dict[str, Any]]:
     """Full ``Run`` messages for the runs of ``run_ids`` that exist, in that order."""
     if not run_ids:
         return []
     found = {
         r["run_uuid"]: r for r in conn.execute(select(*RUN_COLUMNS).where(runs.c.run_uuid.in_(run_ids))).mappings()
     }
-    return load(conn, [found[rid] for rid in run_ids if rid in found])
+    return load(conn, [found[rid] for rid in run_ids if rid in found], wire=wire)
 
 
 def load(conn: Connection, rows: Sequence[Mapping[Any, Any]], *, wire: bool = False) -> list[dict[str, Any]]:
@@ -129,12 +129,25 @@ def load(conn: Connection, rows: Sequence[Mapping[Any, Any]], *, wire: bool = Fa
     ``tags`` are then ``orjson.Fragment`` s (JSON arrays the database wrote), not lists."""
     if not rows:
         return []
+    cursor = conn.connection.cursor()
+    try:
+        return load_with_cursor(cursor, conn.dialect.name, rows, wire=wire)
+    finally:
+        cursor.close()
+
+
+def load_with_cursor(
+    cursor: Any, dialect: str, rows: Sequence[Mapping[Any, Any]], *, wire: bool = False
+) -> list[dict[str, Any]]:
+    """``load`` on a DBAPI cursor of a ``dialect`` connection (the bare-cursor read of a run)."""
+    if not rows:
+        return []
     data: dict[str, dict[str, Any]] = {}
     for row in rows:
         data[row["run_uuid"]] = {"metrics": [], "params": [], "tags": []}
     outputs: dict[str, list[dict[str, Any]]] = {}
     input_rows: list[tuple[str, str, str]] = []
-    for kind, rid, key, text, number, is_nan, timestamp, step in _fetch_data(conn, list(data), wire):
+    for kind, rid, key, text, number, is_nan, timestamp, step in _fetch_data(cursor, dialect, list(data), wire):
         if kind == "m":
             value = wire_value(number, is_nan)
             data[rid]["metrics"].append({"key": key, "value": value, "timestamp": timestamp, "step": step})
@@ -150,7 +163,7 @@ def load(conn: Connection, rows: Sequence[Mapping[Any, Any]], *, wire: bool = Fa
             outputs.setdefault(rid, []).append({"model_id": key, "step": step})
         else:
             input_rows.append((rid, key, text))
-    inputs = _dataset_inputs(conn, input_rows) if input_rows else {}
+    inputs = _dataset_inputs(cursor, dialect, input_rows) if input_rows else {}
     result = []
     for row in rows:
         rid = row["run_uuid"]
@@ -164,26 +177,28 @@ def load(conn: Connection, rows: Sequence[Mapping[Any, Any]], *, wire: bool = Fa
     return result
 
 
-def _fetch_data(conn: Connection, ids: list[str], wire: bool) -> list[tuple[Any, ...]]:
-    cursor = conn.connection.cursor()
-    try:
-        if conn.dialect.name == "postgresql":
-            cursor.execute(_PG_WIRE_SQL if wire else _PG_DATA_SQL, {"ids": ids})
-        else:
-            marks = ", ".join("?" * len(ids))
-            sql, branches = (_SQLITE_WIRE_SQL, _WIRE_BRANCHES) if wire else (_DATA_SQL, _DATA_BRANCHES)
-            cursor.execute(sql.replace("{ids}", f"IN ({marks})"), ids * branches)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+def _fetch_data(cursor: Any, dialect: str, ids: list[str], wire: bool) -> list[tuple[Any, ...]]:
+    if dialect == "postgresql":
+        cursor.execute(_PG_WIRE_SQL if wire else _PG_DATA_SQL, {"ids": ids})
+    else:
+        marks = ", ".join("?" * len(ids))
+        sql, branches = (_SQLITE_WIRE_SQL, _WIRE_BRANCHES) if wire else (_DATA_SQL, _DATA_BRANCHES)
+        cursor.execute(sql.replace("{ids}", f"IN ({marks})"), ids * branches)
+    return list(cursor.fetchall())
 
 
-def _dataset_inputs(conn: Connection, input_rows: list[tuple[str, str, str]]) -> dict[str, list[dict[str, Any]]]:
+_DATASETS_SQL = "SELECT dataset_uuid, name, digest, source_type, source, schema, profile FROM datasets WHERE "
+
+
+def _dataset_inputs(
+    cursor: Any, dialect: str, input_rows: list[tuple[str, str, str]]
+) -> dict[str, list[dict[str, Any]]]:
     wanted = sorted({dataset_uuid for _, dataset_uuid, _ in input_rows})
-    found = {
-        r["dataset_uuid"]: r
-        for r in conn.execute(select(datasets).where(datasets.c.dataset_uuid.in_(wanted))).mappings()
-    }
+    if dialect == "postgresql":
+        cursor.execute(_DATASETS_SQL + "dataset_uuid = ANY(%(ids)s::varchar[])", {"ids": wanted})
+    else:
+        cursor.execute(_DATASETS_SQL + f"dataset_uuid IN ({', '.join('?' * len(wanted))})", wanted)
+    found = {r[0]: dict(zip(("dataset_uuid", *_DATASET_FIELDS), r, strict=True)) for r in cursor.fetchall()}
     inputs: dict[str, list[dict[str, Any]]] = {}
     for rid, dataset_uuid, tags in input_rows:
         row = found.get(dataset_uuid)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from cnai._clock import now_ms
-from cnai.db.engine import one_statement, read_tx, sqlite_write, write_tx
+from cnai.db.engine import one_statement, read_tx, sqlite_read, sqlite_write, write_tx
 from cnai.db.schema import (
     datasets,
     params,
@@ -134,10 +134,16 @@ class RunStore:
         }
         return _new_run(row, tags)
 
-    def get(self, run_id: str) -> dict[str, Any]:
+    def get(self, run_id: str, *, wire: bool = False) -> dict[str, Any]:
+        """The run; ``wire``: for the API's answer (see ``run_messages.load``)."""
         check_run_id(run_id)
-        with read_tx(self.engine) as conn:
-            found = run_messages.load_by_id(conn, [run_id])
+        if not self._pg:
+            with sqlite_read(self.engine) as cur:
+                row = sqlite_writes.run_row(cur, run_id)
+                found = run_messages.load_with_cursor(cur, "sqlite", [row] if row else [], wire=wire)
+        else:
+            with read_tx(self.engine) as conn:
+                found = run_messages.load_by_id(conn, [run_id], wire=wire)
         if not found:
             raise NotFound(f"Run with id={run_id} not found")
         return found[0]

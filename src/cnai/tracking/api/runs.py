@@ -90,7 +90,7 @@ def endpoints(store: RunStore) -> list[Endpoint]:
         return {"run": run}
 
     def get(m: Message) -> dict[str, Any]:
-        return {"run": store.get(run_id_of(m))}
+        return {"run": store.get(run_id_of(m), wire=True)}
 
     def update(m: Message) -> dict[str, Any]:
         return {"run_info": store.update(run_id_of(m), m.str("status"), m.int("end_time"), m.str("run_name"))}
