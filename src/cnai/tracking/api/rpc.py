@@ -126,7 +126,7 @@ def _asgi(handler: Handler, max_body_bytes: int, *, inline: bool) -> AsgiEndpoin
         except Exception as exc:
             # The same mapping as the routed path (and its logging, which wants a Request).
             response = error_response(exc, Request(scope))
-            payload, status = response.body, response.status_code
+            payload, status = bytes(response.body), response.status_code
         await send(
             {
                 "type": "http.response.start",
