@@ -32,6 +32,7 @@ RUN_COLUMNS = (
     runs.c.lifecycle_stage,
     runs.c.artifact_uri,
 )
+RUN_COLUMN_NAMES = tuple(c.name for c in RUN_COLUMNS)  # for statements written as text
 _DATASET_FIELDS = ("name", "digest", "source_type", "source", "schema", "profile")
 
 # Columns: kind, run_uuid, key, text, number, is_nan, timestamp, step. {ids} is the id list,

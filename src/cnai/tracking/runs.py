@@ -143,7 +143,8 @@ class RunStore:
                 found = run_messages.load_with_cursor(cur, "sqlite", [row] if row else [], wire=wire)
         else:
             with read_tx(self.engine) as conn:
-                found = run_messages.load_by_id(conn, [run_id], wire=wire)
+                row = pg_writes.run_row(conn, run_id)
+                found = run_messages.load(conn, [row] if row else [], wire=wire)
         if not found:
             raise NotFound(f"Run with id={run_id} not found")
         return found[0]
@@ -173,18 +174,13 @@ class RunStore:
         # Without a new name the change is one statement: no transaction of its own on PostgreSQL.
         with one_statement(self.engine) if not run_name else write_tx(self.engine) as conn:
             # One statement checks, changes and returns the run; the slow path only explains a miss.
-            row = conn.execute(
-                update(runs)
-                .where(runs.c.run_uuid == run_id, runs.c.lifecycle_stage == "active")
-                .values(**(values or {"run_uuid": run_id}))
-                .returning(*runs.c)
-            ).first()
+            row = pg_writes.update_run(conn, run_id, values)
             if row is None:
                 _require_active(conn, run_id)
                 raise NotFound(f"Run with id={run_id} not found")
             if run_name:
                 _upsert_tags(conn, run_id, [(RUN_NAME_TAG, run_name)])
-            return run_messages.run_info(row._mapping)
+            return run_messages.run_info(row)
 
     def set_lifecycle(self, run_id: str, stage: str) -> None:
         with write_tx(self.engine) as conn:

@@ -16,10 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cnai.db.schema import runs
 from cnai.tracking.metrics import POINT_COLUMNS, MetricPoint, prepare_points
-
-RUN_COLUMNS = tuple(c.name for c in runs.c if c.name != "deleted_time")
+from cnai.tracking.run_messages import RUN_COLUMN_NAMES as RUN_COLUMNS
 
 _SELECT_EXPERIMENT = "SELECT artifact_location, lifecycle_stage FROM experiments WHERE experiment_id = ?"
 _INSERT_RUN = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
