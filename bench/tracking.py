@@ -5,6 +5,7 @@
     python bench/tracking.py --backend sqlite --only a,b --servers stock-w1,cnai
     python bench/tracking.py --cnai-only --only c,d   # cnai alone, for quick before/after checks
     python bench/tracking_floor.py                    # (c) and (d) against a replay: the client's floor
+    python bench/tracking_server_cpu.py               # cnai server CPU per call, run and search
 
 Servers, each started fresh on an empty database of the same kind:
   stock     `mlflow server` as it starts by default (4 uvicorn workers), in bench/.venvs/mlflow-stock

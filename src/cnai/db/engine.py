@@ -116,6 +116,58 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
+def sqlite_write(engine: Engine) -> Iterator[Any]:
+    """A SQLite write transaction as a bare DBAPI cursor on a pooled connection: ``BEGIN
+    IMMEDIATE``, the caller's statements, ``COMMIT`` (``ROLLBACK`` on any error).
+
+    For the hottest requests, whose statements are fixed SQL text: a SQLAlchemy ``Connection``
+    with its begin event, execution contexts and commit bookkeeping cost more than SQLite's own
+    work for a small write (measured: about 40% of a run creation's or a metric batch's in-app
+    time). Same transaction, same durability; driver errors come out as SQLAlchemy's exception
+    classes, as from ``write_tx``, so the API maps them the same way (a locked store is a 503)."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        except dbapi_error as exc:
+            raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
+        finally:
+            cursor.close()
+    finally:
+        conn.close()  # back to the pool, which rolls back anything left open
+
+
+@contextmanager
+def sqlite_read(engine: Engine) -> Iterator[Any]:
+    """A SQLite read transaction (one snapshot across statements) as a bare DBAPI cursor; see
+    ``sqlite_write`` for why and what stays the same."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        try:
+            cursor.execute("BEGIN")
+            try:
+                yield cursor
+            finally:
+                conn.rollback()  # nothing was written: ending the snapshot is all there is to do
+        except dbapi_error as exc:
+            raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
+        finally:
+            cursor.close()
+    finally:
+        conn.close()
+
+
+@contextmanager
 def read_tx(engine: Engine) -> Iterator[Connection]:
     """A connection for reads.
 

@@ -46,7 +46,7 @@ from cnai.tracking.api import experiments as experiments_api
 from cnai.tracking.api import logged_models as logged_models_api
 from cnai.tracking.api import runs as runs_api
 from cnai.tracking.api.responses import JSON, error, on_cnai_error, on_unexpected
-from cnai.tracking.api.rpc import to_routes
+from cnai.tracking.api.rpc import RpcFastPath, fast_table, to_routes
 from cnai.tracking.experiments import ExperimentStore
 from cnai.tracking.logged_models import LoggedModelStore
 from cnai.tracking.runs import RunStore
@@ -124,13 +124,14 @@ def create_app(settings: Settings, *, migrate: bool = True, with_controllers: bo
         *logged_models_api.endpoints(plane.logged_models),
         *registry_api.endpoints(plane.registry),
     ]
+    # Inline handlers only where this process is SQLite's sole writer (see rpc.py); with several
+    # workers a handler could wait on another process's write lock and stall the loop.
+    inline = is_sqlite(plane.engine) and settings.workers == 1
     routes: list[BaseRoute] = [
         Route("/health", _health, methods=["GET"]),
         Route("/version", _version, methods=["GET"]),
         Route("/api/3.0/mlflow/server-info", _server_info, methods=["GET"]),
-        # Inline handlers only where this process is SQLite's sole writer (see rpc.py); with several
-        # workers a handler could wait on another process's write lock and stall the loop.
-        *to_routes(API_PREFIXES, endpoints, max_body, inline=is_sqlite(plane.engine) and settings.workers == 1),
+        *to_routes(API_PREFIXES, endpoints, max_body, inline=inline),
         *artifacts_api.routes(ARTIFACT_PREFIXES, plane.artifacts, MAX_UPLOAD_BYTES),
         *resources_api.routes(plane.resources),
         *pipelines_api.routes(plane.runs),
@@ -140,7 +141,11 @@ def create_app(settings: Settings, *, migrate: bool = True, with_controllers: bo
         *ui_routes(json_index=_index),  # the web UI; "/" still answers JSON to JSON-only clients
     ]
     internal = {plane.internal_token: Principal("controller", Role.READER)}
-    middleware = [Middleware(Guard, settings=settings, tokens=plane.tokens, audit=plane.audit, internal=internal)]
+    middleware = [
+        Middleware(Guard, settings=settings, tokens=plane.tokens, audit=plane.audit, internal=internal),
+        # Inside the gate: what it answers has passed the Host, Origin, token and audit steps.
+        Middleware(RpcFastPath, table=fast_table(API_PREFIXES, endpoints, max_body, inline=inline)),
+    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import Callable
@@ -21,7 +22,19 @@ def app_from_env() -> object:
     """Factory used by uvicorn's worker processes (``--workers > 1``): settings come from CNAI_*."""
     from cnai.server.app import create_app
 
-    return create_app(Settings(), migrate=False)
+    app = create_app(Settings(), migrate=False)
+    settle_heap()
+    return app
+
+
+def settle_heap() -> None:
+    """Move what startup built (modules, the app, SQLAlchemy's metadata: most of the heap) out of
+    the garbage collector's sight. A full collection walks every tracked object, and a search
+    answer, which allocates a dict per row, triggers them often: without this they took a fifth
+    of a filtered search's server CPU (measured: 3.1-3.8 ms against 2.5-2.6 ms a search). The
+    frozen objects are still freed by reference counting; only cycles among them would stay."""
+    gc.collect()
+    gc.freeze()
 
 
 def serve(
@@ -74,6 +87,7 @@ def serve(
             from cnai.server.app import create_app
 
             app = create_app(settings, migrate=False, with_controllers=with_controllers)
+            settle_heap()
             listen.run(app, sock, common, on_ready=ready)
             return
         # Worker processes rebuild the settings from the environment: export the resolved values.

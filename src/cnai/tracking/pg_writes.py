@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from cnai.tracking.metrics import POINT_COLUMNS, MetricPoint, prepare_points
+from cnai.tracking.run_messages import RUN_COLUMN_NAMES as RUN_COLUMNS
 
 _CREATE_RUN = """
 WITH exp AS (
@@ -145,6 +146,28 @@ def log_batch(
     return row[0], [(key, stored, wanted) for key, stored, wanted in row[1]]
 
 
+def run_row(conn: Connection, run_id: str) -> dict[str, Any] | None:
+    """The run's row (``run_messages.RUN_COLUMNS``), None when there is none."""
+    row = conn.exec_driver_sql(_SELECT_RUN, {"run": run_id}).first()
+    return dict(zip(RUN_COLUMNS, row, strict=True)) if row else None
+
+
+def update_run(conn: Connection, run_id: str, values: dict[str, Any]) -> dict[str, Any] | None:
+    """Set ``values`` (status, end_time, name) on the run if it is active, in one statement; the
+    run's row after the change, None when no active run has that id. Fixed text per set of
+    columns, not a Core ``update()`` built per request."""
+    assert set(values) <= _UPDATABLE  # column names come from the caller's code only
+    changes = ", ".join(f"{c} = %({c})s" for c in values) or "run_uuid = run_uuid"  # nothing to change: still answer
+    sql = (
+        f"UPDATE runs SET {changes} WHERE run_uuid = %(run)s AND lifecycle_stage = 'active' "
+        f"RETURNING {', '.join(RUN_COLUMNS)}"
+    )
+    row = conn.exec_driver_sql(sql, {**values, "run": run_id}).first()
+    return dict(zip(RUN_COLUMNS, row, strict=True)) if row else None
+
+
+_SELECT_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_uuid = %(run)s"
+_UPDATABLE = frozenset({"status", "end_time", "name"})
 _POINT_PARAMS = ("p_run", "p_key", "p_value", "p_nan", "p_ts", "p_step", "p_model", "p_ds_name", "p_ds_digest")
 
 

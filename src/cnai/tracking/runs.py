@@ -17,17 +17,15 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    insert,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
 from cnai._clock import now_ms
-from cnai.db.engine import one_statement, read_tx, write_tx
+from cnai.db.engine import one_statement, read_tx, sqlite_read, sqlite_write, write_tx
 from cnai.db.schema import (
     datasets,
-    experiments,
     params,
     run_inputs,
     run_outputs,
@@ -37,7 +35,7 @@ from cnai.db.schema import (
 from cnai.db.upsert import insert_for, upsert_values
 from cnai.errors import InvalidArgument, NotFound
 from cnai.tracking import metrics as metric_points
-from cnai.tracking import pg_writes, run_messages, search
+from cnai.tracking import pg_writes, run_messages, search, sqlite_writes
 from cnai.tracking.experiments import _view_stages
 from cnai.tracking.metrics import MetricPoint
 from cnai.tracking.names import random_run_name
@@ -91,15 +89,12 @@ class RunStore:
         start = start_time or now_ms()
         if self._pg:
             return self._create_pg(experiment_id, exp_id, run_id, name, user_id or "", start, tag_map)
-        with write_tx(self.engine) as conn:
-            exp = conn.execute(
-                select(experiments.c.artifact_location, experiments.c.lifecycle_stage).where(
-                    experiments.c.experiment_id == exp_id
-                )
-            ).first()
+        with sqlite_write(self.engine) as cur:
+            exp = sqlite_writes.experiment_state(cur, exp_id)
             if exp is None:
                 raise NotFound(f"No Experiment with id={experiment_id} exists")
-            if exp.lifecycle_stage != "active":
+            artifact_location, stage = exp
+            if stage != "active":
                 raise InvalidArgument(f"The experiment {experiment_id} must be in the 'active' state.")
             row = {
                 "run_uuid": run_id,
@@ -110,10 +105,9 @@ class RunStore:
                 "start_time": start,
                 "end_time": None,
                 "lifecycle_stage": "active",
-                "artifact_uri": f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts",
+                "artifact_uri": f"{artifact_location.rstrip('/')}/{run_id}/artifacts",
             }
-            conn.execute(insert(runs).values(**row))
-            conn.execute(insert(run_tags), [{"run_uuid": run_id, "key": k, "value": v} for k, v in tag_map.items()])
+            sqlite_writes.insert_run(cur, row, tag_map)
         return _new_run(row, tag_map)
 
     def _create_pg(
@@ -140,10 +134,17 @@ class RunStore:
         }
         return _new_run(row, tags)
 
-    def get(self, run_id: str) -> dict[str, Any]:
+    def get(self, run_id: str, *, wire: bool = False) -> dict[str, Any]:
+        """The run; ``wire``: for the API's answer (see ``run_messages.load``)."""
         check_run_id(run_id)
-        with read_tx(self.engine) as conn:
-            found = run_messages.load_by_id(conn, [run_id])
+        if not self._pg:
+            with sqlite_read(self.engine) as cur:
+                row = sqlite_writes.run_row(cur, run_id)
+                found = run_messages.load_with_cursor(cur, "sqlite", [row] if row else [], wire=wire)
+        else:
+            with read_tx(self.engine) as conn:
+                row = pg_writes.run_row(conn, run_id)
+                found = run_messages.load(conn, [row] if row else [], wire=wire)
         if not found:
             raise NotFound(f"Run with id={run_id} not found")
         return found[0]
@@ -161,21 +162,25 @@ class RunStore:
         if run_name:
             values["name"] = check_value(run_name, MAX_RUN_NAME_LENGTH, "Run name")
         check_run_id(run_id)
+        if not self._pg:
+            with sqlite_write(self.engine) as cur:
+                changed = sqlite_writes.update_run(cur, run_id, values)
+                if changed is None:
+                    _check_active(run_id, (sqlite_writes.run_state(cur, run_id) or (None,))[0])
+                    raise NotFound(f"Run with id={run_id} not found")
+                if run_name:
+                    sqlite_writes.upsert_tags(cur, run_id, {RUN_NAME_TAG: run_name}, run_name)
+            return run_messages.run_info(changed)
         # Without a new name the change is one statement: no transaction of its own on PostgreSQL.
-        with one_statement(self.engine) if self._pg and not run_name else write_tx(self.engine) as conn:
+        with one_statement(self.engine) if not run_name else write_tx(self.engine) as conn:
             # One statement checks, changes and returns the run; the slow path only explains a miss.
-            row = conn.execute(
-                update(runs)
-                .where(runs.c.run_uuid == run_id, runs.c.lifecycle_stage == "active")
-                .values(**(values or {"run_uuid": run_id}))
-                .returning(*runs.c)
-            ).first()
+            row = pg_writes.update_run(conn, run_id, values)
             if row is None:
                 _require_active(conn, run_id)
                 raise NotFound(f"Run with id={run_id} not found")
             if run_name:
                 _upsert_tags(conn, run_id, [(RUN_NAME_TAG, run_name)])
-            return run_messages.run_info(row._mapping)
+            return run_messages.run_info(row)
 
     def set_lifecycle(self, run_id: str, stage: str) -> None:
         with write_tx(self.engine) as conn:
@@ -226,13 +231,39 @@ class RunStore:
                     raise
                 # A concurrent request stored one of these params after the statement's snapshot:
                 # the transactional path below reads what it stored and answers as it should.
-        with write_tx(self.engine) as conn:
+        if not self._pg:
+            self._log_batch_sqlite(run_id, points, param_items, tag_items)
+            return
+        with write_tx(self.engine) as conn:  # PostgreSQL, after a concurrent param (see above)
             _require_active(conn, run_id)
             if param_items:
                 _insert_params(conn, run_id, param_items)
             if tag_items:
                 _upsert_tags(conn, run_id, tag_items)
             metric_points.write_points(conn, run_id, points)
+
+    def _log_batch_sqlite(
+        self,
+        run_id: str,
+        points: list[MetricPoint],
+        param_items: Sequence[tuple[str, str]],
+        tag_items: Sequence[tuple[str, str]],
+    ) -> None:
+        """The batch in one transaction on a bare cursor (``sqlite_writes``)."""
+        check_run_id(run_id)
+        wanted = _wanted_params(param_items)
+        tags = _checked_tags(tag_items)
+        with sqlite_write(self.engine) as cur:
+            state = sqlite_writes.run_state(cur, run_id)
+            _check_active(run_id, state[0] if state else None)
+            if wanted:
+                changed = sqlite_writes.insert_params(cur, run_id, wanted)
+                if changed:  # raised inside the transaction: nothing of the batch is kept
+                    raise _param_changed(run_id, *changed[0])
+            if tags:
+                sqlite_writes.upsert_tags(cur, run_id, tags, tags.get(RUN_NAME_TAG))
+            if points:
+                sqlite_writes.write_points(cur, run_id, points)
 
     def _log_batch_pg(
         self,
@@ -298,7 +329,10 @@ class RunStore:
         max_results: int,
         order_by: Sequence[str] | None,
         page_token: str | None,
+        *,
+        wire: bool = False,
     ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of runs; ``wire``: for the API's answer (see ``run_messages.load``)."""
         if not 1 <= max_results <= MAX_RESULTS_RUNS:
             raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS_RUNS}, got {max_results}")
         exp_ids = [check_experiment_id(e) for e in experiment_ids]
@@ -317,7 +351,7 @@ class RunStore:
         with read_tx(self.engine) as conn:
             # The page's runs rows come with the filter's answer: no second query for them.
             rows, next_token = search.cut_page(list(conn.execute(query).mappings()), offset, max_results)
-            return run_messages.load(conn, rows), next_token
+            return run_messages.load(conn, rows, wire=wire), next_token
 
 
 def _check_batch_limits(points: Sequence[Any], param_items: Sequence[Any], tag_items: Sequence[Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
@@ -151,15 +152,25 @@ def _short(value: Any) -> str:
 async def read_message(request: Request, max_bytes: int) -> Message:
     """The request's message: query parameters for GET, else the JSON body."""
     if request.method == "GET":
-        data: dict[str, Any] = {}
-        for key, value in request.query_params.multi_items():
-            if key in data:
-                prev = data[key]
-                data[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
-            else:
-                data[key] = value
-        return Message(data)
-    body = await read_body(request, max_bytes)
+        return query_message(request.scope["query_string"])
+    return body_message(await read_body(request, max_bytes))
+
+
+def query_message(query_string: bytes) -> Message:
+    """A GET request's message: a key repeated in the query string is a repeated field."""
+    data: dict[str, Any] = {}
+    # As Starlette's QueryParams reads it: blank values kept, '+' a space, %-escapes decoded.
+    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if key in data:
+            prev = data[key]
+            data[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            data[key] = value
+    return Message(data)
+
+
+def body_message(body: bytes) -> Message:
+    """A JSON body's message; an empty body is an empty message."""
     if not body.strip():
         return Message({})
     try:

@@ -90,7 +90,7 @@ def endpoints(store: RunStore) -> list[Endpoint]:
         return {"run": run}
 
     def get(m: Message) -> dict[str, Any]:
-        return {"run": store.get(run_id_of(m))}
+        return {"run": store.get(run_id_of(m), wire=True)}
 
     def update(m: Message) -> dict[str, Any]:
         return {"run_info": store.update(run_id_of(m), m.str("status"), m.int("end_time"), m.str("run_name"))}
@@ -148,6 +148,7 @@ def endpoints(store: RunStore) -> list[Endpoint]:
             m.int("max_results", MAX_RESULTS_DEFAULT),
             m.str_list("order_by"),
             m.str("page_token"),
+            wire=True,
         )
         out: dict[str, Any] = {"runs": found}
         if token:
