@@ -64,6 +64,32 @@ def _tags(run: dict[str, Any]) -> dict[str, str]:
     return {t["key"]: t["value"] for t in run.get("data", {}).get("tags", [])}
 
 
+def _upstream_first(children: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs by start time, then each step moved after the steps it depends on. Start times
+    alone do not order a DAG: cached steps of one run often start within the same millisecond."""
+    by_start = sorted(children, key=lambda r: (r["info"].get("start_time") or 0, r["info"]["run_id"]))
+    steps = {_tags(r).get("cnai.pipeline.step") for r in by_start} - {None}
+    placed: set[str] = set()
+    out: list[dict[str, Any]] = []
+    pending = by_start
+    while pending:
+        waiting = []
+        for run in pending:
+            tags = _tags(run)
+            needs = {u for u in tags.get("cnai.pipeline.upstream", "").split(",") if u in steps} - placed
+            if needs and "cnai.pipeline.item" not in tags:
+                waiting.append(run)
+                continue
+            out.append(run)
+            if "cnai.pipeline.item" not in tags and (step := tags.get("cnai.pipeline.step")):
+                placed.add(step)
+        if len(waiting) == len(pending):  # a cycle cannot come from a pipeline; keep what is left as it is
+            out += waiting
+            break
+        pending = waiting
+    return out
+
+
 def dag(parent: dict[str, Any], children: list[dict[str, Any]]) -> dict[str, Any]:
     """The pipeline run ``parent`` as nodes (steps and artifacts and model versions) and edges,
     from its child runs in MLflow's run JSON shape."""
@@ -72,7 +98,7 @@ def dag(parent: dict[str, Any], children: list[dict[str, Any]]) -> dict[str, Any
     edges: list[dict[str, str]] = []
     artifacts: dict[str, dict[str, Any]] = {}
     models: set[str] = set()
-    for run in sorted(children, key=lambda r: (r["info"].get("start_time") or 0, r["info"]["run_id"])):
+    for run in _upstream_first(children):
         tags, info = _tags(run), run["info"]
         step = tags.get("cnai.pipeline.step")
         if step is None or "cnai.pipeline.item" in tags:
