@@ -125,46 +125,43 @@ def sqlite_write(engine: Engine) -> Iterator[Any]:
     work for a small write (measured: about 40% of a run creation's or a metric batch's in-app
     time). Same transaction, same durability; driver errors come out as SQLAlchemy's exception
     classes, as from ``write_tx``, so the API maps them the same way (a locked store is a 503)."""
-    dbapi_error = engine.dialect.loaded_dbapi.Error
-    conn = engine.raw_connection()
-    try:
-        cursor = conn.cursor()
-        try:
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                yield cursor
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
-        except dbapi_error as exc:
-            raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
-        finally:
-            cursor.close()
-    finally:
-        conn.close()  # back to the pool, which rolls back anything left open
+    with _sqlite_cursor(engine, "BEGIN IMMEDIATE", commit=True) as cursor:
+        yield cursor
 
 
 @contextmanager
 def sqlite_read(engine: Engine) -> Iterator[Any]:
     """A SQLite read transaction (one snapshot across statements) as a bare DBAPI cursor; see
     ``sqlite_write`` for why and what stays the same."""
+    with _sqlite_cursor(engine, "BEGIN", commit=False) as cursor:
+        yield cursor
+
+
+@contextmanager
+def _sqlite_cursor(engine: Engine, begin: str, *, commit: bool) -> Iterator[Any]:
+    """``begin``, the caller's statements, then COMMIT (``commit``) or ROLLBACK; ROLLBACK on any
+    error. A read ends its snapshot with ROLLBACK: it wrote nothing."""
     dbapi_error = engine.dialect.loaded_dbapi.Error
     conn = engine.raw_connection()
     try:
         cursor = conn.cursor()
         try:
-            cursor.execute("BEGIN")
+            cursor.execute(begin)
             try:
                 yield cursor
-            finally:
-                conn.rollback()  # nothing was written: ending the snapshot is all there is to do
+            except BaseException:
+                conn.rollback()
+                raise
+            if commit:
+                conn.commit()
+            else:
+                conn.rollback()
         except dbapi_error as exc:
             raise DBAPIError.instance(None, None, exc, dbapi_error, dialect=engine.dialect) from exc
         finally:
             cursor.close()
     finally:
-        conn.close()
+        conn.close()  # back to the pool, which rolls back anything left open
 
 
 @contextmanager
